@@ -1,0 +1,45 @@
+"""ibsim: information-plane studies of deep networks.
+
+Train ensembles of networks, record every layer over training and estimate
+I(X;T) and I(T;Y) with compiled estimators::
+
+    from ibsim import Experiment
+    results = Experiment.from_toml("configs/smoke.toml").run()
+    results.plot_infoplane("infoplane.png")
+
+TensorFlow is imported only when training starts.
+"""
+from ibsim.config import Config
+from ibsim.errors import (
+    ConfigError,
+    DataError,
+    EstimatorError,
+    IbsimError,
+    ResultsFileError,
+    RunFailedError,
+)
+from ibsim.experiment import Experiment
+from ibsim.networks.network import Network
+from ibsim.recording.recorder import Recorder
+from ibsim.results import Results
+
+
+def open_results(path) -> Results:
+    """Open a results file (lazily); see :class:`Results`."""
+    return Results.open(path)
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataError",
+    "EstimatorError",
+    "Experiment",
+    "IbsimError",
+    "Network",
+    "Recorder",
+    "Results",
+    "ResultsFileError",
+    "RunFailedError",
+    "open_results",
+]

@@ -1,0 +1,121 @@
+"""The command line: ``ibsim run | plot`` (also ``python -m ibsim``).
+
+Errors a user can cause print one line and exit with status 2; the traceback
+appears with ``--debug`` or ``IBSIM_FULL_ERROR=1``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ibsim.errors import IbsimError
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ibsim`` command."""
+    parser = argparse.ArgumentParser(
+        prog="ibsim", description="Information-plane studies of deep networks: train, record, estimate, plot."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run an experiment from a TOML config")
+    run.add_argument("config", help="TOML experiment file")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key with a TOML value, e.g. --set epochs=100 --set 'architecture=[10,7]'",
+    )
+    run.add_argument("--output", "-o", help="results file (default: results/<name>.nc)")
+    run.add_argument("--data-dir", help="folder of downloaded datasets (default: $IBSIM_DATA_DIR or ~/.cache/ibsim/data)")
+    run.add_argument("--no-plots", action="store_true", help="do not draw the config's plots")
+    _add_common(run)
+
+    plot = commands.add_parser("plot", help="draw a plot of a results file")
+    plot.add_argument("results", help="results file (.nc)")
+    plot.add_argument("--kind", default="infoplane", help="plot name (default: infoplane)")
+    plot.add_argument("--estimator", help="which estimate to plot (default: the first)")
+    plot.add_argument("--output", "-o", help="image file (default: next to the results file)")
+    _add_common(plot)
+    return parser
+
+
+def _default_output(name: str) -> Path:
+    return Path("results") / f"{name}.nc"
+
+
+def plot_path(results_path: Path, kind: str, suffix: str = ".png") -> Path:
+    """Where a plot of a results file goes by default: ``<stem>_<kind>.png`` beside it."""
+    return results_path.with_name(f"{results_path.stem}_{kind}{suffix}")
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from ibsim.experiment import Experiment
+    from ibsim.plots import make_plot
+
+    experiment = Experiment.from_toml(args.config, args.overrides)
+    config = experiment.config
+    output = Path(args.output) if args.output else _default_output(config.name)
+    start = time.perf_counter()
+    if not args.quiet:
+        runs = config.runs if config.runs is not None else range(config.n_runs)
+        print(
+            f"ibsim: {config.name}: {len(list(runs))} run(s) x {config.epochs} epochs on {config.dataset}, "
+            f"estimators {', '.join(config.estimator)}",
+            file=sys.stderr,
+        )
+    results = experiment.run(output, data_dir=args.data_dir, quiet=args.quiet)
+    elapsed = time.perf_counter() - start
+    written = [str(output)]
+    if not args.no_plots:
+        for kind in config.plots:
+            plot = make_plot(kind)
+            path = plot_path(output, kind, plot.suffix)
+            plot.draw(results, path)
+            written.append(str(path))
+    results.close()
+    print(f"ibsim: wrote {', '.join(written)} in {elapsed:.1f} s", file=sys.stderr)
+    return 0
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    from ibsim.plots import make_plot
+    from ibsim.results import Results
+
+    options = {"estimator": args.estimator} if args.estimator else {}
+    plot = make_plot(args.kind, **options)
+    with Results.open(args.results) as results:
+        path = Path(args.output) if args.output else plot_path(Path(args.results), plot.name, plot.suffix)
+        plot.draw(results, path)
+    print(f"ibsim: wrote {path}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"run": command_run, "plot": command_plot}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ibsim`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("IBSIM_FULL_ERROR") == "1"
+    try:
+        return COMMANDS[args.command](args)
+    except IbsimError as error:
+        if debug:
+            raise
+        print(f"ibsim: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ibsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

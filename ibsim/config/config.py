@@ -1,0 +1,199 @@
+"""The one validated configuration every experiment runs from.
+
+Python keyword arguments (``Experiment(...)``), TOML files and ``--set
+key=value`` overrides all end here, in :meth:`Config.from_dict`, which checks
+every key against its declaration (each class declares its own parameters once),
+fills defaults and resolves names: the stored config is complete, so a results
+file alone says how it was made. Keys keep the seed's names (epochs,
+batch_size, architecture, optimizer, learning_rate, calculate_mi_for,
+activation_fn, model, dataset, estimator, discretization_range, n_runs, seed).
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from ibsim.config.toml_text import dumps, parse_value
+from ibsim.errors import ConfigError
+from ibsim.params import Param, validate_value
+from ibsim.registry import did_you_mean
+
+#: Tables a config file may hold besides the keys (handled by the sweep loader).
+TABLES = ("sweep",)
+
+
+def schema() -> dict[str, tuple[str, Param]]:
+    """Every config key → (owner, declaration), in the order configs are written."""
+    from ibsim.experiment import Experiment
+    from ibsim.networks.network import Network
+    from ibsim.recording.recorder import Recorder
+
+    table: dict[str, tuple[str, Param]] = {}
+    for owner, params in (("Experiment", Experiment.PARAMS), ("Network", Network.PARAMS), ("Recorder", Recorder.PARAMS)):
+        for key, param in params.items():
+            table[key] = (owner, param)
+    return table
+
+
+def _normalise(values: dict[str, Any], where: str) -> None:
+    """Resolve names into canonical specs and check keys against each other."""
+    from ibsim.datasets import DATASETS
+    from ibsim.estimators import resolve_spec
+    from ibsim.config.spec import parse_spec
+
+    def context(key: str) -> str:
+        return f"config key '{key}'" + (f", {where}" if where else "")
+
+    try:
+        name, params = parse_spec(values["dataset"])
+        values["dataset"] = DATASETS.get(name)(**params).spec
+    except ConfigError as error:
+        raise ConfigError(f"{error} ({context('dataset')})") from None
+    specs = values["estimator"] if isinstance(values["estimator"], list) else [values["estimator"]]
+    try:
+        resolved = [resolve_spec(s, values["discretization_range"]) for s in specs]
+    except ConfigError as error:
+        raise ConfigError(f"{error} ({context('estimator')})") from None
+    if len(set(resolved)) != len(resolved):
+        raise ConfigError(f"the same estimator is listed twice: {resolved} ({context('estimator')})")
+    values["estimator"] = resolved
+    runs = values["runs"]
+    if runs is not None:
+        outside = [r for r in runs if r >= values["n_runs"]]
+        if outside:
+            raise ConfigError(
+                f"runs {outside} are outside 0..{values['n_runs'] - 1} (n_runs = {values['n_runs']}) "
+                f"({context('runs')})"
+            )
+        values["runs"] = sorted(runs)
+    if values["name"] is None:
+        values["name"] = "experiment"
+
+
+class Config(Mapping[str, Any]):
+    """A complete, validated experiment configuration (read-only).
+
+    Build it with :meth:`from_dict`, :meth:`from_toml` or :meth:`replace`; read
+    values as items (``cfg["epochs"]``) or attributes (``cfg.epochs``).
+    """
+
+    def __init__(self, values: Mapping[str, Any], source: str = "") -> None:
+        self._values = dict(values)
+        self.source = source
+
+    # ----------------------------------------------------------- construction
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "", source: str = "") -> "Config":
+        """Validate ``data`` (flat key → value); defaults fill the rest.
+
+        Args:
+            data: Config keys and values.
+            where: Where the values came from, for error messages (a file name).
+            source: Recorded as the config's origin (e.g. the TOML path).
+
+        Raises:
+            ConfigError: Naming the key (and ``where``) for an unknown key, a
+                wrong type or an out-of-range value.
+        """
+        table = schema()
+        for key in data:
+            if key not in table:
+                hint = did_you_mean(key, list(table))
+                suffix = f" ({where})" if where else ""
+                if key in TABLES:
+                    raise ConfigError(
+                        f"a [{key}] table describes several experiments; run the file with "
+                        f"`ibsim run`, or load it with ibsim.config.load_configs{suffix}"
+                    )
+                raise ConfigError(f"unknown config key '{key}'.{hint}{suffix}")
+        values: dict[str, Any] = {}
+        for key, (_, param) in table.items():
+            if key in data and data[key] is not None:
+                values[key] = validate_value(f"Config key '{key}'", data[key], param, where)
+            else:
+                values[key] = param.default
+        _normalise(values, where)
+        return cls(values, source=source)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, overrides: Iterable[str] = ()) -> "Config":
+        """Read a TOML experiment file, then apply ``key=value`` overrides.
+
+        Raises:
+            ConfigError: The file is missing or not valid TOML, or a key is wrong.
+        """
+        data = read_toml(path)
+        config_name = data.get("name") or Path(path).stem
+        data = {**data, "name": config_name}
+        data.update(parse_overrides(overrides))
+        return cls.from_dict(data, where=str(path), source=str(path))
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some keys changed (validated again)."""
+        data = {**self.raw(), **changes}
+        return Config.from_dict(data, where="replace()", source=self.source)
+
+    def with_overrides(self, overrides: Iterable[str]) -> "Config":
+        """A copy with ``key=value`` overrides (TOML values) applied."""
+        changes = parse_overrides(overrides)
+        return Config.from_dict({**self.raw(), **changes}, where="--set", source=self.source)
+
+    # ----------------------------------------------------------------- access
+    def raw(self) -> dict[str, Any]:
+        """The values as a plain dict (``None`` for unset optional keys)."""
+        return dict(self._values)
+
+    def to_toml(self) -> str:
+        """The config as TOML text (keys whose value is unset are left out)."""
+        return dumps(self._values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __getattr__(self, key: str) -> Any:
+        values = self.__dict__.get("_values", {})
+        if key in values:
+            return values[key]
+        raise AttributeError(f"config has no key '{key}'")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Config({self._values!r})"
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file with errors that name it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """``["epochs=10", "architecture=[10,7]"]`` → ``{"epochs": 10, "architecture": [10, 7]}``.
+
+    Values are TOML; text that is not valid TOML is taken as a string, so
+    ``estimator=kde_upper`` works without quotes.
+    """
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, _, text = item.partition("=")
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        changes[key] = parse_value(text.strip())
+    return changes

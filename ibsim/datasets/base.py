@@ -1,0 +1,119 @@
+"""Datasets and their train/test/full splits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from ibsim.component import Component
+from ibsim.errors import DataError
+from ibsim.registry import Registry
+from ibsim.seeding import data_rng
+
+SPLIT_NAMES = ("training", "test", "full_dataset")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: inputs ``X`` (n, features) float32, labels ``y`` (n,) int64,
+    and ``indices`` of its samples in the full dataset."""
+
+    X: np.ndarray
+    y: np.ndarray
+    indices: np.ndarray
+    n_classes: int
+
+    @property
+    def Y(self) -> np.ndarray:  # noqa: N802 - the seed's name for one-hot labels
+        """One-hot labels (n, classes) float32."""
+        return np.eye(self.n_classes, dtype=np.float32)[self.y]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """The training, test and full splits of a loaded dataset."""
+
+    name: str
+    training: Split
+    test: Split
+    full_dataset: Split
+    n_classes: int
+    class_names: tuple[str, ...]
+    provenance: str
+
+    def split(self, name: str) -> Split:
+        """The split called ``name`` (training, test or full_dataset)."""
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class RawData:
+    """What a dataset loader returns: all samples, labels, and an optional
+    predefined training mask (MNIST's 60 000 / 10 000)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    train_mask: np.ndarray | None = None
+
+
+class Dataset(Component):
+    """A labelled dataset. Subclasses implement :meth:`load_raw`.
+
+    ``provenance`` says where the data come from; it is stored in results files.
+    """
+
+    kind = "dataset"
+    provenance: ClassVar[str] = ""
+
+    def load_raw(self, data_dir: Path | None) -> RawData:
+        """Load all samples. ``data_dir`` is where downloadable files are cached."""
+        raise NotImplementedError
+
+    def splits(self, seed: int, train_fraction: float, data_dir: Path | None = None) -> DataSplits:
+        """Load the data and split it.
+
+        Datasets with a predefined split (MNIST) keep it; the others are split at
+        random by the experiment's data stream: ``round(train_fraction * N)``
+        training samples. The full split keeps the dataset's own order.
+        """
+        raw = self.load_raw(data_dir)
+        X = np.ascontiguousarray(raw.X, dtype=np.float32)
+        y = np.asarray(raw.y, dtype=np.int64)
+        if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
+            raise DataError(f"dataset '{self.name}': expected X (n, features) and y (n,), got {X.shape}, {y.shape}")
+        n_classes = len(raw.class_names)
+        if raw.train_mask is not None:
+            train_idx = np.flatnonzero(raw.train_mask)
+            test_idx = np.flatnonzero(~raw.train_mask)
+        else:
+            n_train = int(round(train_fraction * len(y)))
+            if not 0 < n_train < len(y):
+                raise DataError(
+                    f"dataset '{self.name}' has {len(y)} samples: train_fraction {train_fraction} "
+                    "leaves an empty training or test split"
+                )
+            order = data_rng(seed).permutation(len(y))
+            train_idx, test_idx = np.sort(order[:n_train]), np.sort(order[n_train:])
+        full_idx = np.arange(len(y))
+
+        def make(idx: np.ndarray) -> Split:
+            return Split(X[idx], y[idx], idx, n_classes)
+
+        return DataSplits(
+            name=self.spec,
+            training=make(train_idx),
+            test=make(test_idx),
+            full_dataset=make(full_idx),
+            n_classes=n_classes,
+            class_names=tuple(raw.class_names),
+            provenance=self.provenance,
+        )
+
+
+DATASETS: Registry[type[Dataset]] = Registry("dataset")

@@ -1,0 +1,138 @@
+"""The estimator interface: activations of a layer in, I(X;T) and I(T;Y) out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import xarray as xr
+
+from ibsim.component import Component
+from ibsim.config.spec import parse_spec
+from ibsim.errors import ConfigError, EstimatorError
+from ibsim.registry import Registry
+
+
+@dataclass
+class LayerBlocks:
+    """One layer's activations over several blocks (e.g. runs x epochs).
+
+    Attributes:
+        acts: (blocks, N, d) float32 activations.
+        labels: (N,) class index of each sample.
+        n_classes: Number of classes.
+        groups: (N,) index of each sample's group of identical inputs, or None
+            when every input is distinct.
+        n_groups: Number of input groups (N when all are distinct).
+        ranges: (blocks, 2) activation range per block for estimators whose bins
+            follow the data (``range_scope``); None otherwise.
+    """
+
+    acts: np.ndarray
+    labels: np.ndarray
+    n_classes: int
+    groups: np.ndarray | None = None
+    n_groups: int = 0
+    ranges: np.ndarray | None = None
+
+
+def input_groups(X: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Groups of identical input rows: (group index per sample, number of groups),
+    or (None, N) when every row is distinct."""
+    X = np.ascontiguousarray(X)
+    _, inverse = np.unique(X.reshape(len(X), -1), axis=0, return_inverse=True)
+    n_groups = int(inverse.max()) + 1 if len(X) else 0
+    return (None, len(X)) if n_groups == len(X) else (inverse.ravel().astype(np.int64), n_groups)
+
+
+class Estimator(Component):
+    """Base class of mutual-information estimators.
+
+    Subclasses implement :meth:`estimate_blocks` on plain arrays; :meth:`estimate`
+    wraps it for labelled xarray inputs. ``main_parameter`` is the parameter the
+    seed's ``discretization_range`` sets when a config names the estimator
+    without parameters. ``range_scope`` is set by estimators whose bins follow
+    the activation range: "block" (per run, epoch and layer), "layer" (per run
+    and layer over all epochs) or "global" (per run over all layers and epochs).
+    """
+
+    kind = "estimator"
+    main_parameter: ClassVar[str | None] = None
+    range_scope: ClassVar[str | None] = None
+
+    def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
+        """I(X;T) and I(T;Y) in bits for each block: an array (blocks, 2)."""
+        raise NotImplementedError
+
+    def estimate(
+        self,
+        activations: xr.DataArray,
+        labels: xr.DataArray | np.ndarray,
+        input_group: xr.DataArray | np.ndarray | None = None,
+        n_classes: int | None = None,
+    ) -> xr.Dataset:
+        """Estimate over every dim of ``activations`` but ``sample`` and the neuron dim.
+
+        Args:
+            activations: Dims (..., sample, neuron) with any leading dims (run, epoch).
+            labels: (sample,) class indices.
+            input_group: (sample,) identical-input group ids, or None if inputs are distinct.
+            n_classes: Number of classes (default: max label + 1).
+
+        Returns:
+            A Dataset with ``I_XT`` and ``I_TY`` (bits) over the leading dims.
+        """
+        neuron_dim = activations.dims[-1]
+        if activations.dims[-2] != "sample":
+            raise EstimatorError(f"activations must end with dims (sample, neuron), got {activations.dims}")
+        lead = activations.dims[:-2]
+        values = np.asarray(activations.values)
+        blocks = values.reshape((-1,) + values.shape[-2:])
+        y = np.asarray(labels, dtype=np.int64)
+        groups = None if input_group is None else np.asarray(input_group, dtype=np.int64)
+        n_groups = int(groups.max()) + 1 if groups is not None else values.shape[-2]
+        layer = LayerBlocks(
+            acts=blocks,
+            labels=y,
+            n_classes=int(n_classes if n_classes is not None else y.max() + 1),
+            groups=groups,
+            n_groups=n_groups,
+        )
+        if self.range_scope is not None:
+            layer.ranges = np.stack([blocks.min(axis=(1, 2)), blocks.max(axis=(1, 2))], axis=1)
+        result = self.estimate_blocks(layer).reshape(values.shape[:-2] + (2,))
+        coords = {d: activations.coords[d] for d in lead if d in activations.coords}
+        del neuron_dim
+        return xr.Dataset(
+            {
+                "I_XT": (lead, result[..., 0], {"units": "bits", "long_name": "I(X;T)"}),
+                "I_TY": (lead, result[..., 1], {"units": "bits", "long_name": "I(T;Y)"}),
+            },
+            coords=coords,
+        )
+
+
+ESTIMATORS: Registry[type[Estimator]] = Registry("estimator")
+
+
+def make_estimator(spec: str | Estimator, discretization_range: float | None = None) -> Estimator:
+    """Build an estimator from a spec such as ``"kde_upper(variance=0.001)"``.
+
+    ``discretization_range`` (the seed's key) sets the estimator's main parameter
+    when the spec does not.
+    """
+    if isinstance(spec, Estimator):
+        return spec
+    name, params = parse_spec(spec)
+    cls = ESTIMATORS.get(name)
+    if discretization_range is not None and cls.main_parameter and cls.main_parameter not in params:
+        params[cls.main_parameter] = discretization_range
+    try:
+        return cls(**params)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (in estimator spec {spec!r})") from None
+
+
+def resolve_spec(spec: str | Estimator, discretization_range: float | None = None) -> str:
+    """The canonical spec (all parameters spelled out) of an estimator spec."""
+    return make_estimator(spec, discretization_range).spec

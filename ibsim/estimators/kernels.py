@@ -1,0 +1,116 @@
+"""The compiled kernels, validated, with their NumPy twins.
+
+Nothing else in ibsim imports :mod:`ibsim_ext`. Each public function here checks
+its inputs, allocates the output, chooses the thread count and calls the
+compiled kernel; :data:`KERNELS` maps each kernel name to ``(fast, reference)``
+so one parametrised test can hold every kernel to its twin.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ibsim.errors import EstimatorError
+from ibsim.estimators import reference
+from ibsim.threads import worker_threads
+
+try:
+    from ibsim_ext import _binning
+except ImportError as error:  # pragma: no cover - a broken install
+    raise ImportError(
+        "ibsim's compiled kernels (ibsim_ext) are not built; reinstall with "
+        "`pip install -e .` (needs a C compiler)"
+    ) from error
+
+_STATUS = {1: "NaN or infinite activations", 2: "bin codes overflow int64 (activations too large for the bin width)"}
+
+
+class BlockError(EstimatorError):
+    """A kernel refused one block; ``block`` is its index in the flattened input."""
+
+    def __init__(self, message: str, block: int):
+        super().__init__(message)
+        self.block = block
+
+
+def _per_block(value: float | np.ndarray, n_blocks: int, name: str) -> np.ndarray:
+    array = np.broadcast_to(np.asarray(value, dtype=np.float64), (n_blocks,))
+    if not np.all(np.isfinite(array)):
+        raise EstimatorError(f"{name} must be finite, got {value!r}")
+    return np.ascontiguousarray(array)
+
+
+def _index_array(values: np.ndarray | None, n_values: int, n: int, name: str) -> np.ndarray:
+    if values is None or n_values == 0:
+        return np.zeros(max(n, 1), dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    if values.shape != (n,):
+        raise EstimatorError(f"{name} must have one entry per sample ({n}), got shape {values.shape}")
+    if n and (values.min() < 0 or values.max() >= n_values):
+        raise EstimatorError(f"{name} must lie in [0, {n_values}), got [{values.min()}, {values.max()}]")
+    return values
+
+
+def binned_entropies(
+    acts: np.ndarray,
+    lo: float | np.ndarray,
+    width: float | np.ndarray,
+    n_bins: int = 0,
+    labels: np.ndarray | None = None,
+    n_labels: int = 0,
+    groups: np.ndarray | None = None,
+    n_groups: int = 0,
+    num_threads: int | None = None,
+) -> np.ndarray:
+    """H(T), H(T|Y), H(T|X) in bits of binned activation patterns, per block.
+
+    Args:
+        acts: (blocks, N, d) activations (converted to C-contiguous float32).
+        lo: Lower edge of bin 0, a scalar or one per block.
+        width: Bin width (> 0), a scalar or one per block.
+        n_bins: Clip codes to ``[0, n_bins - 1]`` when > 0; unbounded when 0.
+        labels: (N,) class per sample in ``[0, n_labels)``; n_labels 0 skips H(T|Y).
+        groups: (N,) identical-input group per sample in ``[0, n_groups)``;
+            n_groups 0 or N (all inputs distinct) gives H(T|X) = 0.
+        num_threads: Threads over blocks (default: this worker's share).
+
+    Returns:
+        (blocks, 3) float64: H(T), H(T|Y), H(T|X).
+
+    Raises:
+        BlockError: A block holds NaN/inf, or codes overflow; names the block.
+        EstimatorError: Malformed arguments.
+    """
+    acts = np.asarray(acts)
+    if acts.ndim != 3:
+        raise EstimatorError(f"activations must be (blocks, samples, neurons), got shape {acts.shape}")
+    n_blocks, n, d = acts.shape
+    if n == 0 or d == 0:
+        raise EstimatorError(f"activations need at least one sample and one neuron, got shape {acts.shape}")
+    acts = np.ascontiguousarray(acts, dtype=np.float32)
+    lo_b = _per_block(lo, n_blocks, "lo")
+    width_b = _per_block(width, n_blocks, "width")
+    if np.any(width_b <= 0):
+        raise EstimatorError(f"bin width must be > 0, got {width!r}")
+    if not 0 <= n_bins < 2**31:
+        raise EstimatorError(f"n_bins must be in [0, 2**31), got {n_bins}")
+    labels_a = _index_array(labels, n_labels, n, "labels")
+    groups_a = _index_array(groups, n_groups, n, "groups")
+    out = np.zeros((n_blocks, 3))
+    status = np.zeros(n_blocks, dtype=np.int32)
+    threads = max(1, min(num_threads or worker_threads(), n_blocks))
+    _binning.binned_entropies(
+        acts, lo_b, width_b, int(n_bins), labels_a, int(n_labels), groups_a, int(n_groups), out, status, threads
+    )
+    bad = np.flatnonzero(status)
+    if bad.size:
+        raise BlockError(_STATUS.get(int(status[bad[0]]), f"kernel status {status[bad[0]]}"), int(bad[0]))
+    return out
+
+
+#: name → (compiled, NumPy reference). The reference has the same arguments,
+#: minus ``num_threads``.
+KERNELS: dict[str, tuple[Callable, Callable]] = {
+    "binned_entropies": (binned_entropies, reference.binned_entropies),
+}

@@ -1,0 +1,251 @@
+"""A group of runs of one network, trained together as one ensemble.
+
+Layout: every tensor carries the run axis *last* — weights ``(in, out, R)``,
+activations ``(samples, width, R)`` — and a dense layer is the fused
+broadcast-multiply-reduce ``sum_i h[b, i, r] W[i, o, r]`` compiled by XLA. With
+the run axis last, each run's arithmetic is the same whatever the group size,
+so a run's numbers depend only on (seed, run index): run 2 of a group of 3 is
+bit for bit run 2 trained alone (tested). One epoch is one compiled call (a
+``while`` loop over the mini-batches), so Python costs nothing per step.
+
+Each run has its own initialisation and its own batch order, drawn from its own
+streams (:mod:`ibsim.seeding`). Optimizers follow Keras' formulas (Adam with
+``epsilon = 1e-7``, plain SGD); ``max_norm_weights`` follows Keras' ``MaxNorm``.
+A per-run ``active`` mask freezes runs that stopped (early stopping, divergence)
+without touching the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ibsim.networks.activations import tf_activation
+from ibsim.networks.network import Network
+from ibsim.networks.tf_setup import tensorflow_module
+from ibsim.seeding import run_rng
+
+ADAM_BETA_1 = 0.9
+ADAM_BETA_2 = 0.999
+ADAM_EPSILON = 1e-7
+MAX_NORM_EPSILON = 1e-7
+
+#: Layers with at most this many weights use the fused multiply-reduce; larger
+#: ones a batched matrix product (faster there, but see the module notes).
+FUSED_LAYER_LIMIT = 1 << 14
+
+#: Largest activation tensor (floats) one recording call may produce.
+RECORD_CHUNK_FLOATS = 1 << 26
+
+
+def _initial_kernel(rng: np.random.Generator, name: str, fan_in: int, fan_out: int) -> np.ndarray:
+    """One run's kernel (fan_in, fan_out) with a Keras initializer."""
+    if name == "glorot_uniform":
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, (fan_in, fan_out))
+    if name == "he_uniform":
+        limit = np.sqrt(6.0 / fan_in)
+        return rng.uniform(-limit, limit, (fan_in, fan_out))
+    scale = np.sqrt(2.0 / (fan_in + fan_out)) if name == "glorot_normal" else np.sqrt(2.0 / fan_in)
+    # Keras draws truncated normals (cut at 2 sd) with stddev = scale / 0.87962566
+    stddev = scale / 0.87962566103423978
+    values = rng.normal(0.0, stddev, (fan_in, fan_out))
+    bad = np.abs(values) > 2 * stddev
+    while bad.any():
+        values[bad] = rng.normal(0.0, stddev, bad.sum())
+        bad = np.abs(values) > 2 * stddev
+    return values
+
+
+@dataclass
+class EnsembleState:
+    """Everything needed to continue training a group: parameters, optimizer
+    slots, step count, the active mask and the batch-order generators' states."""
+
+    params: list[np.ndarray]
+    slots: list[np.ndarray]
+    steps: int
+    active: np.ndarray
+    rng_states: list[dict]
+
+
+class Ensemble:
+    """The runs ``runs`` of ``network`` on data with ``input_dim`` features and
+    ``n_classes`` classes.
+
+    Args:
+        network: Architecture and training settings.
+        input_dim: Number of input features.
+        n_classes: Number of classes (width of the softmax read-out).
+        runs: Run indices of this group (they fix each run's random streams).
+        seed: The experiment seed.
+        threads: Threads TensorFlow may use in this process.
+    """
+
+    def __init__(
+        self, network: Network, input_dim: int, n_classes: int, runs: Sequence[int], seed: int, threads: int = 1
+    ) -> None:
+        tf = tensorflow_module(threads)
+        self._tf = tf
+        self.network = network
+        self.runs = list(runs)
+        self.n_runs = len(self.runs)
+        self.widths = [input_dim] + list(network.architecture) + [n_classes]
+        self.n_layers = len(self.widths) - 1
+        self._hidden = tf_activation(network.activation_fn)
+        if network.model == "feedforward_batchnorm":
+            raise NotImplementedError("feedforward_batchnorm is not available yet")
+
+        init_rngs = [run_rng(seed, r, "init") for r in self.runs]
+        self._order_rngs = [run_rng(seed, r, "batches") for r in self.runs]
+        kernels, biases = [], []
+        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+            per_run = [_initial_kernel(g, network.kernel_initializer, fan_in, fan_out) for g in init_rngs]
+            kernels.append(np.stack(per_run, axis=-1).astype(np.float32))
+            biases.append(np.full((fan_out, self.n_runs), network.initial_bias, dtype=np.float32))
+        self.params = [tf.Variable(v) for v in kernels + biases]
+        self._kernels = self.params[: self.n_layers]
+        self._biases = self.params[self.n_layers :]
+        n_slots = 2 if network.optimizer == "adam" else 0
+        self.slots = [tf.Variable(tf.zeros_like(p)) for p in self.params for _ in range(n_slots)]
+        self.steps = tf.Variable(0, dtype=tf.int64)
+        self.active = tf.Variable(np.ones(self.n_runs, dtype=bool))
+        self._train_fns: dict[tuple[int, int], object] = {}
+        self._forward_fn = tf.function(self._forward_all, jit_compile=True, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ model
+    def _dense(self, h, layer: int):
+        tf = self._tf
+        kernel, bias = self._kernels[layer], self._biases[layer]
+        if self.widths[layer] * self.widths[layer + 1] <= FUSED_LAYER_LIMIT:
+            z = tf.reduce_sum(h[:, :, None, :] * kernel[None], axis=1)
+        else:
+            z = tf.einsum("bir,ior->bor", h, kernel)
+        return z + bias
+
+    def _logits_and_hidden(self, x):
+        """Forward pass of a batch ``x`` (samples, features, R)."""
+        hidden = []
+        h = x
+        for layer in range(self.n_layers - 1):
+            h = self._hidden(self._dense(h, layer))
+            hidden.append(h)
+        return self._dense(h, self.n_layers - 1), hidden
+
+    def _forward_all(self, x):
+        """All layers' activations for shared inputs ``x`` (samples, features),
+        each as (R, samples, width); the read-out as softmax probabilities."""
+        tf = self._tf
+        xr = tf.broadcast_to(x[:, :, None], tf.concat([tf.shape(x), [self.n_runs]], axis=0))
+        logits, hidden = self._logits_and_hidden(xr)
+        outputs = hidden + [tf.nn.softmax(logits, axis=1)]
+        return [tf.transpose(o, [2, 0, 1]) for o in outputs]
+
+    # --------------------------------------------------------------- training
+    def _apply(self, grads) -> None:
+        tf = self._tf
+        net = self.network
+        self.steps.assign_add(1)
+        # Frozen runs keep their parameters through a 0/1 factor on the update.
+        # (tf.where would do it too, but it changes XLA's fusion so that a run's
+        # arithmetic then depends on the group size; 1.0 * u is exactly u.)
+        scale = tf.cast(self.active, tf.float32)
+        if net.optimizer == "adam":
+            t = tf.cast(self.steps, tf.float32)
+            alpha = net.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
+        for k, (param, grad) in enumerate(zip(self.params, grads)):
+            if net.optimizer == "adam":
+                m, v = self.slots[2 * k], self.slots[2 * k + 1]
+                m.assign_add((grad - m) * (1.0 - ADAM_BETA_1))
+                v.assign_add((tf.square(grad) - v) * (1.0 - ADAM_BETA_2))
+                update = m * alpha / (tf.sqrt(v) + ADAM_EPSILON)
+            else:
+                update = net.learning_rate * grad
+            new = param - scale * update
+            if net.max_norm_weights and k < self.n_layers:
+                norms = tf.sqrt(tf.reduce_sum(tf.square(new), axis=0, keepdims=True))
+                desired = tf.clip_by_value(norms, 0.0, float(net.max_norm_weights))
+                # blend so that frozen runs skip the renormalisation too
+                new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
+            param.assign(new)
+
+    def _step(self, x, y, idx) -> None:
+        """One optimizer step on the batch ``idx`` (batch, R) of each run."""
+        tf = self._tf
+        xb = tf.transpose(tf.gather(x, idx), [0, 2, 1])  # (batch, features, R)
+        yb = tf.transpose(tf.gather(y, idx), [0, 2, 1])
+        with tf.GradientTape() as tape:
+            logits, _ = self._logits_and_hidden(xb)
+            per_run = -tf.reduce_sum(yb * tf.nn.log_softmax(logits, axis=1), axis=[0, 1])
+            # Summing the runs' mean losses keeps each run's gradient its own.
+            loss = tf.reduce_sum(per_run) / tf.cast(tf.shape(xb)[0], tf.float32)
+        self._apply(tape.gradient(loss, self.params))
+
+    def _train_fn(self, n_train: int, batch_size: int):
+        key = (n_train, batch_size)
+        if key not in self._train_fns:
+            tf = self._tf
+            n_full, rest = divmod(n_train, batch_size)
+            n_runs = self.n_runs
+
+            def epoch(x, y, perm):
+                for s in tf.range(n_full):
+                    self._step(x, y, tf.slice(perm, [s * batch_size, 0], [batch_size, n_runs]))
+                if rest:
+                    self._step(x, y, perm[n_full * batch_size :])
+                return self.steps
+
+            self._train_fns[key] = tf.function(epoch, jit_compile=True)
+        return self._train_fns[key]
+
+    def batch_orders(self, n_train: int) -> np.ndarray:
+        """Next epoch's sample order of every run: (n_train, R) int32."""
+        return np.stack([g.permutation(n_train) for g in self._order_rngs], axis=1).astype(np.int32)
+
+    def train_epoch(self, x, y) -> None:
+        """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``."""
+        n_train = int(x.shape[0])
+        perm = self.batch_orders(n_train)
+        self._train_fn(n_train, self.network.batch_size)(x, y, self._tf.constant(perm))
+
+    # -------------------------------------------------------------- recording
+    def record(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every layer's activations on the samples ``x`` as float32 arrays
+        (R, samples, width); the last is the softmax read-out."""
+        n = len(x)
+        widest = max(self.widths[1:]) + self.widths[0]
+        chunk = max(1, min(n, RECORD_CHUNK_FLOATS // max(1, widest * self.n_runs)))
+        parts: list[list[np.ndarray]] = []
+        for start in range(0, n, chunk):
+            outputs = self._forward_fn(self._tf.constant(x[start : start + chunk]))
+            parts.append([o.numpy() for o in outputs])
+        if len(parts) == 1:
+            return parts[0]
+        return [np.concatenate([p[k] for p in parts], axis=1) for k in range(self.n_layers)]
+
+    def deactivate(self, run_positions: Sequence[int]) -> None:
+        """Freeze the runs at these positions of the group (they stop changing)."""
+        mask = self.active.numpy()
+        mask[list(run_positions)] = False
+        self.active.assign(mask)
+
+    # ------------------------------------------------------------- checkpoint
+    def state(self) -> EnsembleState:
+        """A copy of everything needed to continue training later."""
+        return EnsembleState(
+            params=[p.numpy() for p in self.params],
+            slots=[s.numpy() for s in self.slots],
+            steps=int(self.steps.numpy()),
+            active=self.active.numpy().copy(),
+            rng_states=[g.bit_generator.state for g in self._order_rngs],
+        )
+
+    def load_state(self, state: EnsembleState) -> None:
+        """Continue from a state taken by :meth:`state` of an identical ensemble."""
+        for variable, value in zip(self.params + self.slots, state.params + state.slots):
+            variable.assign(value)
+        self.steps.assign(state.steps)
+        self.active.assign(state.active)
+        for g, s in zip(self._order_rngs, state.rng_states):
+            g.bit_generator.state = s

@@ -1,0 +1,25 @@
+"""The serial backend: every unit in this process, using every core."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence, TypeVar
+
+from tqdm.auto import tqdm
+
+from ibsim.parallel.base import Backend
+from ibsim.threads import worker_threads
+
+T = TypeVar("T")
+
+
+class SerialBackend(Backend):
+    """Runs units one after the other; each may use all of this process's cores."""
+
+    name = "serial"
+
+    def __init__(self) -> None:
+        self.threads = worker_threads()
+
+    def map(self, task: Callable[[Any, Any], T], context: Any, units: Sequence[Any], desc: str = "",
+            quiet: bool = True) -> list[T]:
+        show = not quiet and len(units) > 1
+        return [task(context, unit) for unit in tqdm(units, desc=desc, disable=not show, leave=False)]

@@ -1,0 +1,111 @@
+"""Assembly: the part store and the estimates become one results file."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ibsim.config.config import Config
+from ibsim.pipeline.data import ExperimentData
+from ibsim.pipeline.parts import RUN_STATUS_MEANINGS, GroupSummary, PartStore
+from ibsim.pipeline.plan import Plan
+from ibsim.results.schema import activation_attrs
+from ibsim.results.writer import Cube, base_attrs, write_dataset
+
+SPLITS = ["training", "test"]
+
+
+def _cube_filler(store: PartStore, plan: Plan, layer: int, n_layers: int):
+    def fill(variable: Any) -> None:
+        offset = 0
+        for group in plan.groups:
+            part = store.open_activations(group.index, n_layers)[layer]
+            size = len(group.runs)
+            for e in range(part.shape[1]):
+                variable[offset : offset + size, e, :, :] = np.asarray(part[:, e])
+            offset += size
+
+    return fill
+
+
+def assemble(
+    config: Config,
+    plan: Plan,
+    data: ExperimentData,
+    store: PartStore,
+    summaries: list[GroupSummary],
+    estimates: np.ndarray,
+    output: Path,
+    attrs: dict[str, Any],
+) -> None:
+    """Write the results file of a finished experiment.
+
+    Args:
+        config: The experiment config.
+        plan: Its plan.
+        data: Its data.
+        store: The part store with every group done.
+        summaries: One per group, in plan order.
+        estimates: (estimators, runs, epochs, layers, 2) I(X;T), I(T;Y).
+        output: The results file.
+        attrs: Extra global attributes (backend, source, ...).
+    """
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(s, name) for s in summaries], axis=0)
+
+    n_layers = summaries[0].act_min.shape[2]
+    widths = list(config.architecture) + [data.n_classes]
+    run_status = cat("run_status")
+    ds = xr.Dataset(
+        {
+            "I_XT": (("estimator", "run", "epoch", "layer"), estimates[..., 0]),
+            "I_TY": (("estimator", "run", "epoch", "layer"), estimates[..., 1]),
+            "loss": (("run", "epoch", "split"), cat("loss")),
+            "accuracy": (("run", "epoch", "split"), cat("accuracy")),
+            "activation_min": (("run", "epoch", "layer"), cat("act_min")),
+            "activation_max": (("run", "epoch", "layer"), cat("act_max")),
+            "run_status": (
+                ("run",), run_status,
+                {"flag_values": np.arange(3, dtype=np.int8), "flag_meanings": RUN_STATUS_MEANINGS},
+            ),
+            "stop_epoch": (("run",), cat("stop_epoch")),
+            "y": (("sample",), data.recorded.y),
+            "input_group": (
+                ("sample",),
+                data.groups if data.groups is not None else np.arange(len(data.recorded), dtype=np.int64),
+            ),
+            "layer_width": (("layer",), np.asarray(widths, dtype=np.int64)),
+        },
+        coords={
+            "estimator": np.asarray(config.estimator, dtype=object),
+            "run": np.asarray(plan.runs, dtype=np.int64),
+            "epoch": np.asarray(plan.epochs, dtype=np.int64),
+            "layer": np.arange(1, n_layers + 1, dtype=np.int64),
+            "sample": data.recorded.indices.astype(np.int64),
+            "split": np.asarray(SPLITS, dtype=object),
+        },
+        attrs=base_attrs(
+            config.to_toml(),
+            {
+                "name": config.name,
+                "dataset": config.dataset,
+                "dataset_provenance": data.splits.provenance,
+                "class_names": ",".join(data.splits.class_names),
+                "recorded_split": config.calculate_mi_for,
+                "n_classes": data.n_classes,
+                **attrs,
+            },
+        ),
+    )
+    cubes = []
+    if config.save_activations:
+        for k in range(n_layers):
+            dims = ("run", "epoch", "sample", f"neuron_{k + 1}")
+            shape = (len(plan.runs), len(plan.epochs), len(data.recorded), widths[k])
+            cubes.append(
+                Cube(f"activations_{k + 1}", dims, shape, activation_attrs(k + 1, k == n_layers - 1),
+                     _cube_filler(store, plan, k, n_layers))
+            )
+    write_dataset(ds, output, cubes)

@@ -1,0 +1,99 @@
+"""The part store: what training units leave for estimation and assembly.
+
+A folder next to the output (``<output>.parts/``) holds, per group of runs, one
+float32 memory-mapped array per layer with the recorded activations
+(runs, epochs, samples, width) and a summary (metrics, activation ranges, run
+status). Recorded epochs go straight to disk, so no unit holds more than one
+epoch of activations in memory. A group is complete when its summary exists
+(written last, atomically). The folder is removed once the results file is
+complete.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+#: run_status values (also the results file's flag values).
+COMPLETED, EARLY_STOPPED, DIVERGED = 0, 1, 2
+RUN_STATUS_MEANINGS = "completed early_stopped diverged"
+
+
+@dataclass
+class GroupSummary:
+    """Per-run results of one group other than the activation cubes.
+
+    Arrays are indexed (run in group, recorded epoch, ...); ``split`` axes are
+    (training, test).
+    """
+
+    runs: np.ndarray  # (R,) run indices
+    loss: np.ndarray  # (R, E, 2)
+    accuracy: np.ndarray  # (R, E, 2)
+    act_min: np.ndarray  # (R, E, L)
+    act_max: np.ndarray  # (R, E, L)
+    run_status: np.ndarray  # (R,) int8
+    stop_epoch: np.ndarray  # (R,) last trained epoch
+
+    @classmethod
+    def empty(cls, runs: np.ndarray, n_epochs: int, n_layers: int) -> "GroupSummary":
+        r = len(runs)
+        nan = np.full
+        return cls(
+            runs=np.asarray(runs, dtype=np.int64),
+            loss=nan((r, n_epochs, 2), np.nan),
+            accuracy=nan((r, n_epochs, 2), np.nan),
+            act_min=nan((r, n_epochs, n_layers), np.nan),
+            act_max=nan((r, n_epochs, n_layers), np.nan),
+            run_status=np.zeros(r, dtype=np.int8),
+            stop_epoch=np.full(r, -1, dtype=np.int64),
+        )
+
+
+class PartStore:
+    """The part folder of one output file."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def group_dir(self, group: int) -> Path:
+        return self.root / f"group_{group:05d}"
+
+    def _activation_path(self, group: int, layer: int) -> Path:
+        return self.group_dir(group) / f"activations_{layer + 1}.npy"
+
+    def create_activations(self, group: int, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """New zero-filled memory-mapped arrays, one per layer."""
+        self.group_dir(group).mkdir(parents=True, exist_ok=True)
+        return [
+            np.lib.format.open_memmap(self._activation_path(group, k), mode="w+", dtype=np.float32, shape=shape)
+            for k, shape in enumerate(shapes)
+        ]
+
+    def open_activations(self, group: int, n_layers: int) -> list[np.ndarray]:
+        """The group's activation arrays, read-only and memory-mapped."""
+        return [np.load(self._activation_path(group, k), mmap_mode="r") for k in range(n_layers)]
+
+    def _summary_path(self, group: int) -> Path:
+        return self.group_dir(group) / "summary.npz"
+
+    def write_summary(self, group: int, summary: GroupSummary) -> None:
+        """Store the summary atomically; from now on the group counts as done."""
+        path = self._summary_path(group)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{f.name: getattr(summary, f.name) for f in fields(GroupSummary)})
+        os.replace(tmp, path)
+
+    def read_summary(self, group: int) -> GroupSummary:
+        with np.load(self._summary_path(group)) as data:
+            return GroupSummary(**{f.name: data[f.name] for f in fields(GroupSummary)})
+
+    def is_done(self, group: int) -> bool:
+        return self._summary_path(group).is_file()
+
+    def remove(self) -> None:
+        """Delete the whole part folder."""
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""Running an experiment end to end with a backend."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ibsim.config.config import Config
+from ibsim.parallel import make_backend
+from ibsim.pipeline.assemble import assemble
+from ibsim.pipeline.data import experiment_data
+from ibsim.pipeline.estimation import estimate_unit
+from ibsim.pipeline.parts import GroupSummary, PartStore
+from ibsim.pipeline.plan import EstimationUnit, Group, make_plan
+from ibsim.pipeline.training import train_group
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """What every unit needs, small enough to send to any worker."""
+
+    config: Config
+    data_dir: str | None
+    parts: str
+    epochs: np.ndarray
+    quiet: bool
+    threads: int
+
+
+def train_task(context: UnitContext, group: Group) -> GroupSummary:
+    """Training unit (runs in a worker): train ``group`` into the part store."""
+    data = experiment_data(context.config, context.data_dir)
+    return train_group(
+        context.config, group, context.epochs, data, PartStore(context.parts), context.threads, context.quiet
+    )
+
+
+def estimate_task(context: UnitContext, unit: EstimationUnit) -> np.ndarray:
+    """Estimation unit (runs in a worker)."""
+    data = experiment_data(context.config, context.data_dir)
+    return estimate_unit(context.config, unit, context.epochs, data, PartStore(context.parts))
+
+
+def parts_path(output: Path) -> Path:
+    """The part folder of an output file."""
+    return output.with_name(output.name + ".parts")
+
+
+def run_experiment(
+    config: Config,
+    output: str | Path | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    backend: str = "serial",
+    jobs: int | None = None,
+    quiet: bool = True,
+    resume: bool = False,
+):
+    """Train, record, estimate and write ``config``'s results.
+
+    Returns:
+        :class:`~ibsim.results.Results`: opened from ``output``, or loaded into
+        memory when no output was given.
+    """
+    from ibsim.results import Results
+
+    in_memory = output is None
+    scratch = tempfile.TemporaryDirectory(prefix="ibsim-") if in_memory else None
+    path = Path(scratch.name) / "results.nc" if scratch else Path(output)
+    runner = make_backend(backend, jobs)
+    try:
+        plan = make_plan(config)
+        store = PartStore(parts_path(path))
+        context = UnitContext(
+            config, str(data_dir) if data_dir else None, str(store.root), plan.epochs, quiet, runner.threads
+        )
+        summaries = runner.map(train_task, context, plan.groups, desc="training", quiet=quiet)
+        pieces = runner.map(estimate_task, context, plan.estimation_units, desc="estimating", quiet=quiet)
+        if runner.is_root:
+            estimates = np.full(
+                (len(config.estimator), len(plan.runs), len(plan.epochs), summaries[0].act_min.shape[2], 2),
+                np.nan,
+            )
+            offsets = np.cumsum([0] + [len(g.runs) for g in plan.groups])
+            for unit, piece in zip(plan.estimation_units, pieces):
+                start = offsets[unit.group]
+                estimates[unit.estimator, start : start + piece.shape[0], unit.epoch_start : unit.epoch_stop] = piece
+            data = experiment_data(config, data_dir)
+            attrs = {"backend": runner.describe(), "source": config.source or ""}
+            assemble(config, plan, data, store, summaries, estimates, path, attrs)
+            store.remove()
+            if in_memory:
+                return Results.load(path)
+            return Results.open(path)
+        return None
+    finally:
+        runner.close()
+        if scratch is not None:
+            scratch.cleanup()
+

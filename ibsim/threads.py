@@ -1,0 +1,36 @@
+"""How many threads a worker may use.
+
+A serial run uses every core it may run on; a parallel backend gives each
+worker its share and records it here before any compute library starts its
+pools. TensorFlow, the OpenMP kernels and BLAS (threadpoolctl) all read it.
+"""
+from __future__ import annotations
+
+import os
+
+_share: int | None = None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity where the OS reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def set_worker_threads(n: int) -> None:
+    """Declare this process a worker with ``n`` threads (call before compute starts)."""
+    global _share
+    _share = max(1, int(n))
+    os.environ["OMP_NUM_THREADS"] = str(_share)
+
+
+def worker_threads() -> int:
+    """Threads this process may use: its share if set, else ``IBSIM_THREADS``, else all cores."""
+    if _share is not None:
+        return _share
+    env = os.environ.get("IBSIM_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return available_cores()

@@ -1,0 +1,1 @@
+"""Compiled kernels of ibsim (private: call them through ibsim.estimators.kernels)."""

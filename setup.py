@@ -1,0 +1,46 @@
+"""Build script for the compiled kernels in ``ibsim_ext``.
+
+All metadata lives in ``pyproject.toml``; this file only declares the Cython
+extensions, because they need numpy's headers and (where the compiler has it)
+OpenMP for the ``prange`` loops.
+"""
+import sys
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+if sys.platform == "win32":
+    openmp_compile, openmp_link = ["/openmp"], []
+elif sys.platform == "darwin":
+    # Apple clang ships without OpenMP; the kernels then run their prange loops serially.
+    openmp_compile, openmp_link = [], []
+else:
+    openmp_compile, openmp_link = ["-fopenmp"], ["-fopenmp"]
+
+optimise = [] if sys.platform == "win32" else ["-O3"]
+
+extensions = [
+    Extension(
+        f"ibsim_ext.{name}",
+        [f"ibsim_ext/{name}.pyx"],
+        include_dirs=[numpy.get_include()],
+        extra_compile_args=optimise + openmp_compile,
+        extra_link_args=openmp_link,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    for name in ("_binning",)
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    )
+)
