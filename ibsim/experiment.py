@@ -7,7 +7,7 @@ from typing import Any, Iterable, Sequence
 from ibsim.component import Component
 from ibsim.config.config import Config
 from ibsim.errors import ConfigError
-from ibsim.params import AnyOf, Constant, Interval, ListOf, Param, Predicate, String
+from ibsim.params import AnyOf, Boolean, Constant, Interval, ListOf, Param, Predicate, String
 
 
 def _plot_names(value: Any) -> list[str]:
@@ -76,6 +76,11 @@ class Experiment:
         "discretization_range": Param(
             AnyOf(Constant(None), Interval(float, 0, None, "neither")), None,
             "the seed's estimator parameter: bin size for binning, noise variance for KDE",
+        ),
+        "inline_estimation": Param(
+            Boolean(), True,
+            "estimate each recorded epoch during training (estimators whose bins follow the whole "
+            "trajectory always run afterwards); false: all estimation in separate units after training",
         ),
         "plots": Param(
             Predicate(_plot_names, "a list of plot names"), ["infoplane"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 _share: int | None = None
+_default: int | None = None
 
 
 def available_cores() -> int:
@@ -27,10 +28,12 @@ def set_worker_threads(n: int) -> None:
 
 
 def worker_threads() -> int:
-    """Threads this process may use: its share if set, else ``IBSIM_THREADS``, else all cores."""
+    """Threads this process may use: its share if set, else ``IBSIM_THREADS``, else
+    all cores (read once: kernels ask on every call)."""
+    global _default
     if _share is not None:
         return _share
-    env = os.environ.get("IBSIM_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return available_cores()
+    if _default is None:
+        env = os.environ.get("IBSIM_THREADS")
+        _default = int(env) if env and env.isdigit() and int(env) > 0 else available_cores()
+    return _default

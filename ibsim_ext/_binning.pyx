@@ -14,14 +14,16 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
+import threading
+
 
 cdef extern from "binning_core.h" nogil:
     ctypedef struct ib_slot:
         uint64_t key
-        int64_t id
     ctypedef struct ib_scratch:
         int64_t cap
         ib_slot* table
+        unsigned int stamp
         uint64_t* slots
         int64_t* rep_row
         int64_t* counts
@@ -63,7 +65,8 @@ cdef double _marginal_term(const int64_t[::1] values, int64_t n_values):
 cdef void _alloc(ib_scratch* s, int64_t n, int64_t d, int64_t cap, int64_t joint_size) noexcept nogil:
     s.cap = cap
     s.joint_size = joint_size
-    s.table = <ib_slot*> malloc(cap * sizeof(ib_slot))
+    s.table = <ib_slot*> calloc(cap, sizeof(ib_slot))
+    s.stamp = 0
     s.slots = <uint64_t*> malloc(n * sizeof(uint64_t))
     s.rep_row = <int64_t*> malloc(n * sizeof(int64_t))
     s.counts = <int64_t*> malloc(n * sizeof(int64_t))
@@ -95,6 +98,57 @@ cdef void _free(ib_scratch* s) noexcept nogil:
     free(s.joint_key)
 
 
+cdef class _ScratchPool:
+    """Per-thread scratch kept between calls: allocating and zeroing the hash
+    tables anew for each call cost as much as a small block's work."""
+
+    cdef ib_scratch* items
+    cdef int count
+    cdef int64_t n, d, cap, joint_size
+
+    def __cinit__(self):
+        self.items = NULL
+        self.count = 0
+
+    cdef bint fits(self, int count, int64_t n, int64_t d, int64_t cap, int64_t joint_size):
+        return (self.items != NULL and count <= self.count and n <= self.n and d <= self.d
+                and cap == self.cap and joint_size <= self.joint_size)
+
+    cdef void release(self):
+        cdef int k
+        if self.items != NULL:
+            for k in range(self.count):
+                _free(&self.items[k])
+            free(self.items)
+        self.items = NULL
+        self.count = 0
+
+    cdef ib_scratch* take(self, int count, int64_t n, int64_t d, int64_t cap, int64_t joint_size) except NULL:
+        cdef int k
+        cdef bint ok = True
+        if self.fits(count, n, d, cap, joint_size):
+            return self.items
+        self.release()
+        self.items = <ib_scratch*> calloc(count, sizeof(ib_scratch))
+        if self.items == NULL:
+            raise MemoryError()
+        self.count, self.n, self.d, self.cap, self.joint_size = count, n, d, cap, joint_size
+        for k in range(count):
+            _alloc(&self.items[k], n, d, cap, joint_size)
+            ok = ok and _ok(&self.items[k])
+        if not ok:
+            self.release()
+            raise MemoryError("binned_entropies: could not allocate the per-thread hash tables")
+        return self.items
+
+    def __dealloc__(self):
+        self.release()
+
+
+_pool = _ScratchPool()
+_pool_lock = threading.Lock()
+
+
 def binned_entropies(const float[:, :, ::1] acts, const double[::1] lo,
                      const double[::1] width, long n_bins,
                      const int64_t[::1] labels, long n_labels,
@@ -116,11 +170,11 @@ def binned_entropies(const float[:, :, ::1] acts, const double[::1] lo,
     cdef int64_t n_blocks = acts.shape[0], n = acts.shape[1], d = acts.shape[2]
     cdef int64_t cap = _pow2_at_least(4 * n)
     cdef int64_t joint_size = cap
-    cdef Py_ssize_t b, k
+    cdef Py_ssize_t b
     cdef int tid
     cdef double label_term = 0.0, group_term = 0.0
     cdef ib_scratch* scratch
-    cdef bint ok = True
+    cdef _ScratchPool pool
 
     if n_blocks == 0:
         return
@@ -131,14 +185,11 @@ def binned_entropies(const float[:, :, ::1] acts, const double[::1] lo,
     if 0 < n_groups < n:
         group_term = _marginal_term(groups, n_groups)
 
-    # One scratch per thread, allocated up front: threadid() picks it inside the loop.
-    scratch = <ib_scratch*> calloc(num_threads, sizeof(ib_scratch))
-    if scratch == NULL:
-        raise MemoryError()
-    for k in range(num_threads):
-        _alloc(&scratch[k], n, d, cap, joint_size)
-        ok = ok and _ok(&scratch[k])
-    if ok:
+    # The shared pool serves one call at a time; a concurrent caller gets its own.
+    shared = _pool_lock.acquire(blocking=False)
+    pool = _pool if shared else _ScratchPool()
+    try:
+        scratch = pool.take(num_threads, n, d, cap, joint_size)
         with nogil, parallel(num_threads=num_threads):
             for b in prange(n_blocks, schedule="dynamic"):
                 tid = threadid()
@@ -146,8 +197,6 @@ def binned_entropies(const float[:, :, ::1] acts, const double[::1] lo,
                     &acts[b, 0, 0], n, d, lo[b], width[b], n_bins,
                     &labels[0], n_labels, label_term, &groups[0], n_groups, group_term,
                     &scratch[tid], &out[b, 0])
-    for k in range(num_threads):
-        _free(&scratch[k])
-    free(scratch)
-    if not ok:
-        raise MemoryError("binned_entropies: could not allocate the per-thread hash tables")
+    finally:
+        if shared:
+            _pool_lock.release()

@@ -39,13 +39,15 @@
 enum { IB_OK = 0, IB_NONFINITE = 1, IB_CODE_OVERFLOW = 2 };
 
 typedef struct {
-    uint64_t key; /* packed key, or row hash on the hashed path */
-    int64_t id;   /* pattern id + 1; 0 marks an empty slot */
+    uint64_t key;   /* packed key, or row hash on the hashed path */
+    int32_t id;     /* pattern id */
+    uint32_t stamp; /* the slot is in use for the block with this stamp */
 } ib_slot;
 
 typedef struct {
     int64_t cap;         /* hash table capacity, a power of two >= 4N */
-    ib_slot *table;      /* cap */
+    ib_slot *table;      /* cap; zeroed once, then "cleared" by advancing the stamp */
+    uint32_t stamp;      /* stamp of the current block (never 0 once started) */
     uint64_t *slots;     /* per row (N): first probe */
     int64_t *rep_row;    /* per pattern id (N): representative row (hashed path) */
     int64_t *counts;     /* per pattern id (N) */
@@ -174,6 +176,15 @@ IB_CLONES static int ib_pack_rows(const float *restrict t, int64_t n, int64_t d,
     return edge;
 }
 
+/* Start using the table for a new block: slots stamped otherwise are empty.
+ * (Clearing a table of 4N slots per block cost as much as hashing the block.) */
+static inline void ib_table_start(ib_scratch *s) {
+    if (++s->stamp == 0) {
+        memset(s->table, 0, (size_t)s->cap * sizeof(ib_slot));
+        s->stamp = 1;
+    }
+}
+
 /* Table slot indices of all keys, in a loop of its own so that it vectorises. */
 IB_CLONES static void ib_slots_of(const uint64_t *restrict keys, int64_t n, uint64_t mask,
                                   uint64_t *restrict slots) {
@@ -187,24 +198,26 @@ static int64_t ib_count_keys(const uint64_t *keys, int64_t n, ib_scratch *s) {
     const uint64_t mask = (uint64_t)(s->cap - 1);
     ib_slot *table = s->table;
     int64_t n_pat = 0;
-    memset(table, 0, (size_t)s->cap * sizeof(ib_slot));
+    ib_table_start(s);
+    const uint32_t stamp = s->stamp;
     ib_slots_of(keys, n, mask, s->slots);
     for (int64_t i = 0; i < n; i++) {
         const uint64_t key = keys[i];
         uint64_t slot = s->slots[i];
         if (i + 8 < n) __builtin_prefetch(&table[s->slots[i + 8]]);
         for (;;) {
-            int64_t id = table[slot].id;
-            if (id == 0) {
-                table[slot].id = ++n_pat;
+            if (table[slot].stamp != stamp) {
+                table[slot].stamp = stamp;
+                table[slot].id = (int32_t)n_pat;
                 table[slot].key = key;
-                s->counts[n_pat - 1] = 1;
-                s->ids[i] = n_pat - 1;
+                s->counts[n_pat] = 1;
+                s->ids[i] = n_pat++;
                 break;
             }
             if (table[slot].key == key) {
-                s->counts[id - 1]++;
-                s->ids[i] = id - 1;
+                int64_t id = table[slot].id;
+                s->counts[id]++;
+                s->ids[i] = id;
                 break;
             }
             slot = (slot + 1) & mask;
@@ -229,28 +242,29 @@ static int ib_count_rows_hashed(const float *t, int64_t n, int64_t d, double lo,
     const double inv = 1.0 / width;
     int64_t n_pat = 0;
     ib_slot *table = s->table;
-    memset(table, 0, (size_t)s->cap * sizeof(ib_slot));
+    ib_table_start(s);
+    const uint32_t stamp = s->stamp;
     for (int64_t i = 0; i < n; i++) {
         int status = ib_row_codes(t + i * d, d, lo, width, inv, n_bins, s->codes_a);
         if (status != IB_OK) return status;
         uint64_t h = ib_hash_codes(s->codes_a, d);
         uint64_t slot = h & mask;
         for (;;) {
-            int64_t id = table[slot].id;
-            if (id == 0) {
-                table[slot].id = n_pat + 1;
+            if (table[slot].stamp != stamp) {
+                table[slot].stamp = stamp;
+                table[slot].id = (int32_t)n_pat;
                 table[slot].key = h;
                 s->rep_row[n_pat] = i;
                 s->counts[n_pat] = 1;
-                s->ids[i] = n_pat;
-                n_pat++;
+                s->ids[i] = n_pat++;
                 break;
             }
             if (table[slot].key == h) {
-                ib_row_codes(t + s->rep_row[id - 1] * d, d, lo, width, inv, n_bins, s->codes_b);
+                int64_t id = table[slot].id;
+                ib_row_codes(t + s->rep_row[id] * d, d, lo, width, inv, n_bins, s->codes_b);
                 if (memcmp(s->codes_a, s->codes_b, (size_t)d * sizeof(int64_t)) == 0) {
-                    s->counts[id - 1]++;
-                    s->ids[i] = id - 1;
+                    s->counts[id]++;
+                    s->ids[i] = id;
                     break;
                 }
             }

@@ -20,16 +20,24 @@ def format_key(key: str) -> str:
     return key if _BARE_KEY.match(key) else format_value(key)
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(char: str) -> str:
+    """One character of a TOML basic string."""
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char < " " or char == "\x7f":
+        return f"\\u{ord(char):04x}"
+    return char
+
+
 def format_value(value: Any) -> str:
     """Format one value as TOML (str, bool, int, float, list, dict)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        escaped = (
-            value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-        )
-        escaped = "".join(c if c >= " " or c in "\\" else f"\\u{ord(c):04x}" for c in escaped)
-        return f'"{escaped}"'
+        return '"' + "".join(_escape(c) for c in value) + '"'
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):

@@ -7,6 +7,7 @@ so one parametrised test can hold every kernel to its twin.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -34,7 +35,15 @@ class BlockError(EstimatorError):
         self.block = block
 
 
+#: Placeholder for absent label/group arrays (the kernel does not read it).
+_UNUSED = np.zeros(1, dtype=np.int64)
+
+
 def _per_block(value: float | np.ndarray, n_blocks: int, name: str) -> np.ndarray:
+    if np.ndim(value) == 0:  # the common case, kept cheap: this runs once per kernel call
+        if not math.isfinite(value):
+            raise EstimatorError(f"{name} must be finite, got {value!r}")
+        return np.full(n_blocks, value, dtype=np.float64)
     array = np.broadcast_to(np.asarray(value, dtype=np.float64), (n_blocks,))
     if not np.all(np.isfinite(array)):
         raise EstimatorError(f"{name} must be finite, got {value!r}")
@@ -43,7 +52,7 @@ def _per_block(value: float | np.ndarray, n_blocks: int, name: str) -> np.ndarra
 
 def _index_array(values: np.ndarray | None, n_values: int, n: int, name: str) -> np.ndarray:
     if values is None or n_values == 0:
-        return np.zeros(max(n, 1), dtype=np.int64)
+        return _UNUSED
     values = np.ascontiguousarray(values, dtype=np.int64)
     if values.shape != (n,):
         raise EstimatorError(f"{name} must have one entry per sample ({n}), got shape {values.shape}")
@@ -103,8 +112,8 @@ def binned_entropies(
     _binning.binned_entropies(
         acts, lo_b, width_b, int(n_bins), labels_a, int(n_labels), groups_a, int(n_groups), out, status, threads
     )
-    bad = np.flatnonzero(status)
-    if bad.size:
+    if status.any():
+        bad = np.flatnonzero(status)
         raise BlockError(_STATUS.get(int(status[bad[0]]), f"kernel status {status[bad[0]]}"), int(bad[0]))
     return out
 

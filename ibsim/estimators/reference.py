@@ -69,7 +69,7 @@ def binned_entropies(
     Returns:
         (blocks, 3) float64.
     """
-    acts = np.asarray(acts)
+    acts = np.asarray(acts, dtype=np.float32)  # activations are float32, as in the kernel
     out = np.zeros((acts.shape[0], 3))
     for b in range(acts.shape[0]):
         codes = bin_codes(acts[b], lo[b], width[b], n_bins)

@@ -219,7 +219,7 @@ class Ensemble:
         parts: list[list[np.ndarray]] = []
         for start in range(0, n, chunk):
             outputs = self._forward_fn(self._tf.constant(x[start : start + chunk]))
-            parts.append([o.numpy() for o in outputs])
+            parts.append([np.asarray(o) for o in outputs])  # a view: .numpy() would copy
         if len(parts) == 1:
             return parts[0]
         return [np.concatenate([p[k] for p in parts], axis=1) for k in range(self.n_layers)]

@@ -26,6 +26,10 @@ def tensorflow_module(threads: int) -> ModuleType:
     """
     global _configured_threads
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN's custom CPU ops may reorder float sums between machines and thread
+    # counts; ibsim's numbers should not move with either (and its start-up
+    # notice is noise on every run).
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import tensorflow as tf

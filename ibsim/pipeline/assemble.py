@@ -23,8 +23,8 @@ def _cube_filler(store: PartStore, plan: Plan, layer: int, n_layers: int):
         for group in plan.groups:
             part = store.open_activations(group.index, n_layers)[layer]
             size = len(group.runs)
-            for e in range(part.shape[1]):
-                variable[offset : offset + size, e, :, :] = np.asarray(part[:, e])
+            for e in range(part.shape[0]):
+                variable[offset : offset + size, e, :, :] = np.asarray(part[e])
             offset += size
 
     return fill
@@ -100,7 +100,7 @@ def assemble(
         ),
     )
     cubes = []
-    if config.save_activations:
+    if config.save_activations and plan.needs_parts:
         for k in range(n_layers):
             dims = ("run", "epoch", "sample", f"neuron_{k + 1}")
             shape = (len(plan.runs), len(plan.epochs), len(data.recorded), widths[k])

@@ -1,11 +1,12 @@
-"""The estimation unit: one estimator over one group's runs and a slice of epochs."""
+"""Estimation in the pipeline: inline (per recorded epoch, inside training) and
+deferred units (one estimator over one group's runs and a slice of epochs)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ibsim.config.config import Config
 from ibsim.errors import EstimatorError
-from ibsim.estimators import LayerBlocks, make_estimator
+from ibsim.estimators import Estimator, LayerBlocks, make_estimator
 from ibsim.estimators.kernels import BlockError
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.parts import PartStore
@@ -31,10 +32,65 @@ def block_ranges(scope: str, act_min: np.ndarray, act_max: np.ndarray) -> np.nda
     return np.stack([lo, hi], axis=-1)
 
 
+def estimate_layer(
+    estimator: Estimator, acts: np.ndarray, data: ExperimentData, ranges: np.ndarray | None,
+    where: list[tuple[int, int]], layer: int,
+) -> np.ndarray:
+    """I(X;T), I(T;Y) of blocks (B, N, width) of one layer; errors name the
+    (run, epoch) of the failing block from ``where``."""
+    blocks = LayerBlocks(
+        acts=acts, labels=data.recorded.y, n_classes=data.n_classes, groups=data.groups,
+        n_groups=data.n_groups, ranges=ranges,
+    )
+    try:
+        return estimator.estimate_blocks(blocks)
+    except BlockError as error:
+        run, epoch = where[error.block]
+        raise EstimatorError(
+            f"estimator '{estimator.spec}': {error} at run {run}, epoch {epoch}, layer {layer + 1}"
+        ) from None
+
+
+class InlineEstimation:
+    """A recording sink that estimates each recorded epoch as it comes.
+
+    Args:
+        config: The experiment config.
+        indices: Which of ``config.estimator`` to compute.
+        data: The experiment's data.
+        runs: The group's run indices.
+        epochs: The recorded epoch numbers.
+        n_layers: Number of layers.
+    """
+
+    def __init__(self, config: Config, indices: tuple[int, ...], data: ExperimentData, runs: np.ndarray,
+                 epochs: np.ndarray, n_layers: int):
+        self.estimators = [make_estimator(config.estimator[i]) for i in indices]
+        self.data = data
+        self.values = np.full((len(indices), len(runs), len(epochs), n_layers, 2), np.nan)
+        self.runs, self.epochs = runs, epochs
+
+    def write(self, slot: int, outputs: list[np.ndarray], valid: np.ndarray) -> None:
+        going = np.flatnonzero(valid)
+        if going.size == 0:
+            return
+        where = [(int(self.runs[r]), int(self.epochs[slot])) for r in going]
+        for i, estimator in enumerate(self.estimators):
+            for k, acts in enumerate(outputs):
+                block = acts[going]
+                ranges = None
+                if estimator.range_scope == "block":
+                    ranges = np.stack([block.min(axis=(1, 2)), block.max(axis=(1, 2))], axis=1)
+                self.values[i, going, slot, k] = estimate_layer(estimator, block, self.data, ranges, where, k)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 def estimate_unit(
     config: Config, unit: EstimationUnit, epochs: np.ndarray, data: ExperimentData, store: PartStore
 ) -> np.ndarray:
-    """I(X;T) and I(T;Y) for the unit: an array (runs, epochs in slice, layers, 2).
+    """I(X;T) and I(T;Y) for a deferred unit: an array (runs, epochs in slice, layers, 2).
 
     Blocks after a run stopped (diverged or early-stopped) are NaN.
     """
@@ -54,21 +110,9 @@ def estimate_unit(
         slots = np.flatnonzero(valid[position])
         if slots.size == 0:
             continue
+        where = [(int(run), int(epochs[e0 + s])) for s in slots]
         for layer in range(n_layers):
-            acts = np.asarray(arrays[layer][position, e0 + slots])
-            blocks = LayerBlocks(
-                acts=acts,
-                labels=data.recorded.y,
-                n_classes=data.n_classes,
-                groups=data.groups,
-                n_groups=data.n_groups,
-                ranges=None if ranges is None else ranges[position, e0 + slots, layer],
-            )
-            try:
-                result[position, slots, layer] = estimator.estimate_blocks(blocks)
-            except BlockError as error:
-                epoch = int(epochs[e0 + slots[error.block]])
-                raise EstimatorError(
-                    f"estimator '{estimator.spec}': {error} at run {int(run)}, epoch {epoch}, layer {layer + 1}"
-                ) from None
+            acts = np.asarray(arrays[layer][e0 + slots, position])
+            block_range = None if ranges is None else ranges[position, e0 + slots, layer]
+            result[position, slots, layer] = estimate_layer(estimator, acts, data, block_range, where, layer)
     return result

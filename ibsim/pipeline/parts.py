@@ -1,10 +1,11 @@
 """The part store: what training units leave for estimation and assembly.
 
 A folder next to the output (``<output>.parts/``) holds, per group of runs, one
-float32 memory-mapped array per layer with the recorded activations
-(runs, epochs, samples, width) and a summary (metrics, activation ranges, run
-status). Recorded epochs go straight to disk, so no unit holds more than one
-epoch of activations in memory. A group is complete when its summary exists
+float32 ``.npy`` array per layer with the recorded activations, laid out
+(epochs, runs, samples, width) so that each recorded epoch is one contiguous
+write, and a summary (metrics, activation ranges, run status). Recorded epochs
+go straight to disk, so no unit holds more than one epoch of activations in
+memory; readers map the arrays. A group is complete when its summary exists
 (written last, atomically). The folder is removed once the results file is
 complete.
 """
@@ -37,6 +38,7 @@ class GroupSummary:
     act_max: np.ndarray  # (R, E, L)
     run_status: np.ndarray  # (R,) int8
     stop_epoch: np.ndarray  # (R,) last trained epoch
+    estimates: np.ndarray  # (inline estimators, R, E, L, 2) I(X;T), I(T;Y)
 
     @classmethod
     def empty(cls, runs: np.ndarray, n_epochs: int, n_layers: int) -> "GroupSummary":
@@ -50,7 +52,37 @@ class GroupSummary:
             act_max=nan((r, n_epochs, n_layers), np.nan),
             run_status=np.zeros(r, dtype=np.int8),
             stop_epoch=np.full(r, -1, dtype=np.int64),
+            estimates=np.zeros((0, r, n_epochs, n_layers, 2)),
         )
+
+
+class EpochWriter:
+    """Writes one recorded epoch of every layer into the part arrays.
+
+    Plain positioned writes rather than a memory map: a fresh map faults in
+    every page it touches, which cost more than the training itself.
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._files = []
+        for path in paths:
+            header = np.load(path, mmap_mode="r")
+            self._files.append((os.open(path, os.O_WRONLY), header.offset, header.shape))
+            del header
+
+    def write(self, slot: int, layers: list[np.ndarray], valid: np.ndarray | None = None) -> None:
+        """Store ``layers[k]`` (runs, samples, width) as recorded epoch ``slot``
+        (all runs, stopped ones too: their values say how they stopped)."""
+        for (fd, offset, shape), values in zip(self._files, layers):
+            block = np.ascontiguousarray(values, dtype=np.float32)
+            if block.shape != shape[1:]:
+                raise ValueError(f"expected an epoch of shape {shape[1:]}, got {block.shape}")
+            os.pwrite(fd, memoryview(block).cast("B"), offset + slot * block.nbytes)
+
+    def close(self) -> None:
+        for fd, _, _ in self._files:
+            os.close(fd)
+        self._files = []
 
 
 class PartStore:
@@ -65,16 +97,16 @@ class PartStore:
     def _activation_path(self, group: int, layer: int) -> Path:
         return self.group_dir(group) / f"activations_{layer + 1}.npy"
 
-    def create_activations(self, group: int, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-        """New zero-filled memory-mapped arrays, one per layer."""
+    def create_activations(self, group: int, shapes: list[tuple[int, ...]]) -> "EpochWriter":
+        """New activation arrays, one per layer, shaped (epochs, runs, samples, width)."""
         self.group_dir(group).mkdir(parents=True, exist_ok=True)
-        return [
-            np.lib.format.open_memmap(self._activation_path(group, k), mode="w+", dtype=np.float32, shape=shape)
-            for k, shape in enumerate(shapes)
-        ]
+        paths = [self._activation_path(group, k) for k in range(len(shapes))]
+        for path, shape in zip(paths, shapes):
+            np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape).flush()
+        return EpochWriter(paths)
 
     def open_activations(self, group: int, n_layers: int) -> list[np.ndarray]:
-        """The group's activation arrays, read-only and memory-mapped."""
+        """The group's activation arrays (epochs, runs, samples, width), read-only and memory-mapped."""
         return [np.load(self._activation_path(group, k), mmap_mode="r") for k in range(n_layers)]
 
     def _summary_path(self, group: int) -> Path:
@@ -83,6 +115,7 @@ class PartStore:
     def write_summary(self, group: int, summary: GroupSummary) -> None:
         """Store the summary atomically; from now on the group counts as done."""
         path = self._summary_path(group)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **{f.name: getattr(summary, f.name) for f in fields(GroupSummary)})
         os.replace(tmp, path)

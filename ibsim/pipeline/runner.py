@@ -13,7 +13,7 @@ from ibsim.pipeline.assemble import assemble
 from ibsim.pipeline.data import experiment_data
 from ibsim.pipeline.estimation import estimate_unit
 from ibsim.pipeline.parts import GroupSummary, PartStore
-from ibsim.pipeline.plan import EstimationUnit, Group, make_plan
+from ibsim.pipeline.plan import EstimationUnit, Group, Plan, make_plan
 from ibsim.pipeline.training import train_group
 
 
@@ -22,9 +22,9 @@ class UnitContext:
     """What every unit needs, small enough to send to any worker."""
 
     config: Config
+    plan: Plan
     data_dir: str | None
     parts: str
-    epochs: np.ndarray
     quiet: bool
     threads: int
 
@@ -33,14 +33,31 @@ def train_task(context: UnitContext, group: Group) -> GroupSummary:
     """Training unit (runs in a worker): train ``group`` into the part store."""
     data = experiment_data(context.config, context.data_dir)
     return train_group(
-        context.config, group, context.epochs, data, PartStore(context.parts), context.threads, context.quiet
+        context.config, context.plan, group, data, PartStore(context.parts), context.threads, context.quiet
     )
 
 
 def estimate_task(context: UnitContext, unit: EstimationUnit) -> np.ndarray:
     """Estimation unit (runs in a worker)."""
     data = experiment_data(context.config, context.data_dir)
-    return estimate_unit(context.config, unit, context.epochs, data, PartStore(context.parts))
+    return estimate_unit(context.config, unit, context.plan.epochs, data, PartStore(context.parts))
+
+
+def gather_estimates(plan: Plan, summaries: list[GroupSummary], pieces: list[np.ndarray]) -> np.ndarray:
+    """All estimates (estimators, runs, epochs, layers, 2) from the groups'
+    inline estimates and the deferred units' pieces."""
+    n_layers = summaries[0].act_min.shape[2]
+    n_estimators = len(plan.inline_estimators) + len(plan.deferred_estimators)
+    estimates = np.full((n_estimators, len(plan.runs), len(plan.epochs), n_layers, 2), np.nan)
+    offsets = np.cumsum([0] + [len(g.runs) for g in plan.groups])
+    for group, summary in zip(plan.groups, summaries):
+        rows = slice(offsets[group.index], offsets[group.index + 1])
+        for position, index in enumerate(plan.inline_estimators):
+            estimates[index, rows] = summary.estimates[position]
+    for unit, piece in zip(plan.estimation_units, pieces):
+        start = offsets[unit.group]
+        estimates[unit.estimator, start : start + piece.shape[0], unit.epoch_start : unit.epoch_stop] = piece
+    return estimates
 
 
 def parts_path(output: Path) -> Path:
@@ -73,20 +90,12 @@ def run_experiment(
     try:
         plan = make_plan(config)
         store = PartStore(parts_path(path))
-        context = UnitContext(
-            config, str(data_dir) if data_dir else None, str(store.root), plan.epochs, quiet, runner.threads
-        )
+        context = UnitContext(config, plan, str(data_dir) if data_dir else None, str(store.root), quiet,
+                              runner.threads)
         summaries = runner.map(train_task, context, plan.groups, desc="training", quiet=quiet)
         pieces = runner.map(estimate_task, context, plan.estimation_units, desc="estimating", quiet=quiet)
         if runner.is_root:
-            estimates = np.full(
-                (len(config.estimator), len(plan.runs), len(plan.epochs), summaries[0].act_min.shape[2], 2),
-                np.nan,
-            )
-            offsets = np.cumsum([0] + [len(g.runs) for g in plan.groups])
-            for unit, piece in zip(plan.estimation_units, pieces):
-                start = offsets[unit.group]
-                estimates[unit.estimator, start : start + piece.shape[0], unit.epoch_start : unit.epoch_stop] = piece
+            estimates = gather_estimates(plan, summaries, pieces)
             data = experiment_data(config, data_dir)
             attrs = {"backend": runner.describe(), "source": config.source or ""}
             assemble(config, plan, data, store, summaries, estimates, path, attrs)

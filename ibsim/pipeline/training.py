@@ -1,5 +1,7 @@
-"""The training unit: one group of runs, trained and recorded into the part store."""
+"""The training unit: one group of runs, trained, recorded and (inline) estimated."""
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -7,8 +9,9 @@ from tqdm.auto import tqdm
 from ibsim.config.config import Config
 from ibsim.networks.network import Network
 from ibsim.pipeline.data import ExperimentData
+from ibsim.pipeline.estimation import InlineEstimation
 from ibsim.pipeline.parts import COMPLETED, DIVERGED, GroupSummary, PartStore
-from ibsim.pipeline.plan import Group
+from ibsim.pipeline.plan import Group, Plan
 
 #: Keras' clipping of probabilities in categorical cross-entropy.
 PROBABILITY_EPSILON = 1e-7
@@ -27,15 +30,26 @@ def loss_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np
     return loss, accuracy
 
 
-class _GroupRecorder:
-    """Writes one group's recorded epochs into its part arrays and summary."""
+class Sink(Protocol):
+    """Somewhere recorded epochs go: the part files, inline estimation, a test."""
 
-    def __init__(self, ensemble, data: ExperimentData, summary: GroupSummary, arrays: list[np.ndarray]):
-        self.ensemble, self.data, self.summary, self.arrays = ensemble, data, summary, arrays
+    def write(self, slot: int, outputs: list[np.ndarray], valid: np.ndarray) -> None:
+        """Take recorded epoch ``slot``: every layer's (runs, samples, width)
+        activations, and which runs are still going (finite, not stopped)."""
+
+    def close(self) -> None:
+        """No more epochs."""
+
+
+class Recording:
+    """Records a group's scheduled epochs: metrics, activation ranges and run
+    status into the summary, the activations into the sinks."""
+
+    def __init__(self, ensemble, data: ExperimentData, summary: GroupSummary, sinks: list[Sink]):
+        self.ensemble, self.data, self.summary, self.sinks = ensemble, data, summary, sinks
         splits = data.splits
-        recorded = data.recorded.indices
         # Where each metric split's samples sit inside the recorded split (None: not inside).
-        position = {int(i): k for k, i in enumerate(recorded)}
+        position = {int(i): k for k, i in enumerate(data.recorded.indices)}
         self.inside = []
         for split in (splits.training, splits.test):
             rows = [position.get(int(i)) for i in split.indices]
@@ -45,7 +59,6 @@ class _GroupRecorder:
         outputs = self.ensemble.record(self.data.recorded.X)
         s = self.summary
         for k, values in enumerate(outputs):
-            self.arrays[k][:, slot] = values
             s.act_min[:, slot, k] = values.min(axis=(1, 2))
             s.act_max[:, slot, k] = values.max(axis=(1, 2))
         splits = (self.data.splits.training, self.data.splits.test)
@@ -53,55 +66,104 @@ class _GroupRecorder:
             probabilities = outputs[-1][:, rows] if rows is not None else self.ensemble.record(split.X)[-1]
             s.loss[:, slot, j], s.accuracy[:, slot, j] = loss_and_accuracy(probabilities, split.y)
         finite = np.isfinite(s.act_min[:, slot]).all(axis=1) & np.isfinite(s.act_max[:, slot]).all(axis=1)
-        for position in np.flatnonzero(~finite & (s.run_status == COMPLETED)):
-            s.run_status[position] = DIVERGED
-        self.ensemble.deactivate(np.flatnonzero(s.run_status != COMPLETED))
-        s.stop_epoch[s.run_status == COMPLETED] = epoch
+        s.run_status[~finite & (s.run_status == COMPLETED)] = DIVERGED
+        going = s.run_status == COMPLETED
+        self.ensemble.deactivate(np.flatnonzero(~going))
+        s.stop_epoch[going] = epoch
+        for sink in self.sinks:
+            sink.write(slot, outputs, going)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
 
 
-def train_group(
-    config: Config, group: Group, epochs: np.ndarray, data: ExperimentData, store: PartStore,
-    threads: int = 1, quiet: bool = True,
-) -> GroupSummary:
-    """Train and record the runs of ``group``; leave activations and summary in ``store``.
+class GroupTraining:
+    """The training of one group, advanced a number of epochs at a time.
 
     Args:
         config: The experiment config.
         group: Which runs.
-        epochs: Recorded epoch numbers (sorted, from the plan).
+        plan: The plan (recorded epochs, inline estimators, part files).
+        data: The experiment's data.
+        store: Where recorded activations and the summary go.
+        threads: Threads this unit may use.
+        sinks: Extra receivers of the recorded epochs.
+    """
+
+    def __init__(self, config: Config, plan: Plan, group: Group, data: ExperimentData, store: PartStore,
+                 threads: int = 1, sinks: list[Sink] | None = None) -> None:
+        from ibsim.networks.ensemble import Ensemble
+
+        self.config, self.group, self.epochs, self.store = config, group, plan.epochs, store
+        network = Network(**{k: config[k] for k in Network.PARAMS})
+        self.ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
+        n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
+        self.summary = GroupSummary.empty(np.asarray(group.runs), n_epochs, n_layers)
+        self.inline = InlineEstimation(config, plan.inline_estimators, data, np.asarray(group.runs), plan.epochs,
+                                       n_layers)
+        sinks = list(sinks or [])
+        if plan.needs_parts:
+            n = len(data.recorded)
+            shapes = [(n_epochs, len(group.runs), n, w) for w in self.ensemble.widths[1:]]
+            sinks.append(store.create_activations(group.index, shapes))
+        if plan.inline_estimators:
+            sinks.append(self.inline)
+        self.recorder = Recording(self.ensemble, data, self.summary, sinks)
+        tf = self.ensemble._tf
+        self.x_train = tf.constant(data.splits.training.X)
+        self.y_train = tf.constant(data.splits.training.Y)
+        self.epoch = 0
+        self.slot = 0
+        if self.epochs[0] == 0:
+            self.recorder.record(0, 0)
+            self.slot = 1
+
+    @property
+    def finished(self) -> bool:
+        """All epochs trained, or every run stopped."""
+        return self.epoch >= self.config.epochs or not (self.summary.run_status == COMPLETED).any()
+
+    def run_epochs(self, count: int) -> int:
+        """Train up to ``count`` more epochs, recording as scheduled; returns how many ran."""
+        done = 0
+        while done < count and not self.finished:
+            self.ensemble.train_epoch(self.x_train, self.y_train)
+            self.epoch += 1
+            done += 1
+            if self.slot < len(self.epochs) and self.epochs[self.slot] == self.epoch:
+                self.recorder.record(self.slot, self.epoch)
+                self.slot += 1
+        return done
+
+    def finish(self) -> GroupSummary:
+        """Close the sinks and store the summary (the group is then done)."""
+        self.recorder.close()
+        self.summary.estimates = self.inline.values
+        self.store.write_summary(self.group.index, self.summary)
+        return self.summary
+
+
+def train_group(
+    config: Config, plan: Plan, group: Group, data: ExperimentData, store: PartStore,
+    threads: int = 1, quiet: bool = True,
+) -> GroupSummary:
+    """Train and record the runs of ``group``; leave the summary (and, if the
+    plan needs them, the activations) in ``store``.
+
+    Args:
+        config: The experiment config.
+        plan: Its plan (recorded epochs, which estimators run inline).
+        group: Which runs.
         data: The experiment's data.
         store: Where to write.
         threads: Threads this unit may use.
         quiet: Hide the progress bar.
     """
-    from ibsim.networks.ensemble import Ensemble
-
-    network = Network(**{k: config[k] for k in Network.PARAMS})
-    ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
-    n = len(data.recorded)
-    shapes = [(len(group.runs), len(epochs), n, w) for w in ensemble.widths[1:]]
-    arrays = store.create_activations(group.index, shapes)
-    summary = GroupSummary.empty(np.asarray(group.runs), len(epochs), ensemble.n_layers)
-    recorder = _GroupRecorder(ensemble, data, summary, arrays)
-
-    tf = ensemble._tf
-    x_train = tf.constant(data.splits.training.X)
-    y_train = tf.constant(data.splits.training.Y)
-    slot = 0
-    if epochs[0] == 0:
-        recorder.record(0, 0)
-        slot = 1
-    label = f"runs {group.runs[0]}-{group.runs[-1]}" if len(group.runs) > 1 else f"run {group.runs[0]}"
+    training = GroupTraining(config, plan, group, data, store, threads)
+    runs = group.runs
+    label = f"runs {runs[0]}-{runs[-1]}" if len(runs) > 1 else f"run {runs[0]}"
     with tqdm(total=config.epochs, desc=f"train {label}", disable=quiet, leave=False) as bar:
-        for epoch in range(1, config.epochs + 1):
-            ensemble.train_epoch(x_train, y_train)
-            if slot < len(epochs) and epochs[slot] == epoch:
-                recorder.record(slot, epoch)
-                slot += 1
-                if not (summary.run_status == COMPLETED).any():
-                    break
-            bar.update()
-    for array in arrays:
-        array.flush()
-    store.write_summary(group.index, summary)
-    return summary
+        while not training.finished:
+            bar.update(training.run_epochs(1))
+    return training.finish()

@@ -1,0 +1,79 @@
+"""One generator of hostile inputs for every kernel (after bottleneck's tests/util.py).
+
+Each case is (description, kwargs) for a kernel's fast and reference versions:
+random data of several shapes and two seeds, ties, all-equal and all-distinct
+rows, values exactly on and next to bin edges, huge values, clipping, repeated
+inputs, many classes, one sample, one neuron, strided and float64 input, NaN
+and infinities.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+
+def _labels(rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
+    return rng.integers(0, classes, n).astype(np.int64)
+
+
+def binning_cases() -> Iterator[tuple[str, dict]]:
+    """Inputs for ``binned_entropies``."""
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+
+        def case(acts, lo=0.0, width=0.07, n_bins=0, classes=2, groups=None):
+            acts = np.asarray(acts)
+            blocks, n = acts.shape[0], acts.shape[1]
+            kwargs = dict(
+                acts=acts,
+                lo=np.full(blocks, lo, dtype=np.float64),
+                width=np.full(blocks, width, dtype=np.float64),
+                n_bins=n_bins,
+                labels=_labels(rng, n, classes),
+                n_labels=classes,
+            )
+            if groups is not None:
+                kwargs.update(groups=groups, n_groups=int(groups.max()) + 1)
+            return kwargs
+
+        for shape in [(1, 1, 1), (2, 1, 5), (3, 50, 1), (2, 300, 7), (2, 257, 12)]:
+            yield f"normal{shape} seed{seed}", case(rng.normal(size=shape).astype(np.float32))
+        yield f"tanh saturated seed{seed}", case(np.tanh(8 * rng.normal(size=(3, 400, 6))).astype(np.float32))
+        yield f"relu zeros seed{seed}", case(np.maximum(rng.normal(size=(2, 400, 5)), 0).astype(np.float32))
+        yield f"all rows equal seed{seed}", case(np.full((2, 100, 4), 0.3, dtype=np.float32))
+        distinct = np.arange(2 * 128 * 3, dtype=np.float32).reshape(2, 128, 3) * 0.1
+        yield f"all rows distinct seed{seed}", case(distinct, width=0.05)
+        edges = (rng.integers(-20, 20, (2, 200, 5)) * np.float32(0.07)).astype(np.float32)
+        yield f"exactly on bin edges seed{seed}", case(edges)
+        near = np.nextafter(edges, np.float32(np.inf) * np.sign(rng.normal(size=edges.shape))).astype(np.float32)
+        yield f"next to bin edges seed{seed}", case(near)
+        # t / 0.07 for these t lies within an ulp of an integer, and t * (1 / 0.07)
+        # rounds to the other side: the kernel must fall back to the exact division.
+        awkward = np.array([1.75, 3.5, 5.25, 7.0, 10.5, -1.75, -3.5, -7.0], dtype=np.float32)
+        yield f"reciprocal rounds across a bin edge seed{seed}", case(
+            rng.choice(awkward, size=(2, 120, 4)).astype(np.float32)
+        )
+        yield f"huge values seed{seed}", case((rng.normal(size=(2, 100, 3)) * 1e5).astype(np.float32), width=1e-3)
+        yield f"tiny width seed{seed}", case(rng.normal(size=(2, 100, 3)).astype(np.float32), width=1e-7)
+        yield f"clipped to n_bins seed{seed}", case(
+            (3 * rng.normal(size=(2, 300, 4))).astype(np.float32), lo=-1.0, width=2 / 30, n_bins=30
+        )
+        wide = rng.normal(size=(2, 150, 40)).astype(np.float32)
+        yield f"wide layer (hashed path) seed{seed}", case(wide, width=0.5)
+        groups = rng.integers(0, 40, 150).astype(np.int64)
+        groups[:40] = np.arange(40)
+        yield f"repeated inputs seed{seed}", case(rng.normal(size=(2, 150, 3)).astype(np.float32), width=0.5,
+                                                   groups=groups)
+        yield f"many classes seed{seed}", case(rng.normal(size=(2, 300, 3)).astype(np.float32), width=0.3,
+                                                classes=100)
+        yield f"one class seed{seed}", case(rng.normal(size=(2, 50, 3)).astype(np.float32), classes=1)
+        strided = rng.normal(size=(2, 40, 12)).astype(np.float32)[:, ::2, ::3]
+        yield f"strided view seed{seed}", case(strided, width=0.4)
+        yield f"float64 input seed{seed}", case(rng.normal(size=(2, 60, 3)), width=0.2)
+        nan = rng.normal(size=(2, 30, 3)).astype(np.float32)
+        nan[1, 5, 2] = np.nan
+        yield f"NaN seed{seed}", case(nan)
+        inf = rng.normal(size=(2, 30, 3)).astype(np.float32)
+        inf[0, 3, 1] = np.inf
+        yield f"inf seed{seed}", case(inf)

@@ -1,0 +1,67 @@
+"""Every compiled kernel against its NumPy twin, over one hostile input generator.
+
+Both raise → pass; only one raises → fail, naming which; otherwise the values
+agree to 1e-12 (bits).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ibsim.estimators.kernels import KERNELS
+from tests.kernels.hostile import binning_cases
+
+CASES = {"binned_entropies": list(binning_cases())}
+
+
+def _describe(name: str, label: str, kwargs: dict) -> str:
+    acts = kwargs["acts"]
+    order = "C" if acts.flags.c_contiguous else "strided"
+    return f"{name} on {label}: dtype {acts.dtype}, shape {acts.shape}, {order}, n_bins {kwargs.get('n_bins')}"
+
+
+@pytest.mark.parametrize(
+    "name,label,kwargs",
+    [(name, label, kwargs) for name, cases in CASES.items() for label, kwargs in cases],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_kernel_matches_reference(name, label, kwargs):
+    fast, reference = KERNELS[name]
+    where = _describe(name, label, kwargs)
+    errors = {}
+    values = {}
+    for which, fn in (("fast", fast), ("reference", reference)):
+        try:
+            values[which] = fn(**kwargs)
+        except Exception as error:  # noqa: BLE001 - both must fail alike
+            errors[which] = error
+    if len(errors) == 2:
+        return
+    if len(errors) == 1:
+        which, error = next(iter(errors.items()))
+        pytest.fail(f"only the {which} version raised ({type(error).__name__}: {error}) for {where}")
+    np.testing.assert_allclose(values["fast"], values["reference"], rtol=0, atol=1e-12, err_msg=where)
+    assert values["fast"].dtype == values["reference"].dtype == np.float64
+
+
+def test_every_kernel_has_cases():
+    assert set(CASES) == set(KERNELS)
+
+
+def test_nan_is_refused_with_a_clear_error():
+    fast, _ = KERNELS["binned_entropies"]
+    acts = np.zeros((3, 10, 2), dtype=np.float32)
+    acts[2, 4, 1] = np.nan
+    with pytest.raises(Exception, match="NaN") as info:
+        fast(acts, 0.0, 0.1)
+    assert info.value.block == 2
+
+
+def test_threads_do_not_change_results():
+    fast, _ = KERNELS["binned_entropies"]
+    rng = np.random.default_rng(3)
+    acts = np.tanh(3 * rng.normal(size=(40, 500, 6))).astype(np.float32)
+    labels = rng.integers(0, 2, 500)
+    one = fast(acts, 0.0, 0.07, labels=labels, n_labels=2, num_threads=1)
+    two = fast(acts, 0.0, 0.07, labels=labels, n_labels=2, num_threads=2)
+    assert np.array_equal(one, two)
