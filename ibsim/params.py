@@ -59,8 +59,11 @@ class Interval(Constraint):
         self.kind, self.low, self.high, self.closed = kind, low, high, closed
         left = "[" if closed in ("both", "left") and low is not None else "("
         right = "]" if closed in ("both", "right") and high is not None else ")"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
+        def show(bound: float) -> str:
+            return str(int(bound)) if kind is int else f"{bound:g}"
+
+        lo = "-inf" if low is None else show(low)
+        hi = "inf" if high is None else show(high)
         self.description = f"{'an int' if kind is int else 'a float'} in the range {left}{lo}, {hi}{right}"
 
     def coerce(self, value: Any) -> Any:

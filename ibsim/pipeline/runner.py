@@ -83,6 +83,9 @@ def run_experiment(
     """
     from ibsim.results import Results
 
+    from ibsim.datasets.files import data_dir as resolve_data_dir
+
+    data_dir = resolve_data_dir(data_dir)
     in_memory = output is None
     scratch = tempfile.TemporaryDirectory(prefix="ibsim-") if in_memory else None
     path = Path(scratch.name) / "results.nc" if scratch else Path(output)
