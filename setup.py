@@ -29,7 +29,7 @@ extensions = [
         extra_link_args=openmp_link,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name in ("_binning",)
+    for name in ("_binning", "_kde")
 ]
 
 setup(

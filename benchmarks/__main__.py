@@ -10,13 +10,16 @@ from benchmarks.timing import table
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("suites", nargs="*", help="which benchmarks: training, binning (default: all)")
+    parser.add_argument("suites", nargs="*", help="which benchmarks: training, binning, kde, kde-large, "
+                        "estimators (default: all but kde-large)")
     parser.add_argument("--runs", nargs="+", type=int, default=[32, 128], help="ensemble sizes for training")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[10000, 70000], help="sample counts for kde-large")
     args = parser.parse_args()
-    args.suites = args.suites or ["training", "binning"]
-    unknown = set(args.suites) - {"training", "binning"}
+    suites = {"training", "binning", "kde", "kde-large", "estimators"}
+    args.suites = args.suites or ["training", "binning", "kde", "estimators"]
+    unknown = set(args.suites) - suites
     if unknown:
-        parser.error(f"unknown suites {sorted(unknown)}; valid: training, binning")
+        parser.error(f"unknown suites {sorted(unknown)}; valid: {', '.join(sorted(suites))}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}")
@@ -33,6 +36,24 @@ def main() -> None:
         print("\nBinning estimator, bin size 0.07, one thread (speed = peer time / ibsim time)\n")
         rows = binning.single_layer_rows() + binning.whole_run_rows()
         print(table(rows, ("what", "peer method", "peer us", "ibsim us", "speed")))
+
+    if "kde" in args.suites:
+        from benchmarks import kde
+
+        print("\nKDE upper bound, tanh layer N = 4096, d = 10 (speed = dense time / ibsim time, all cores)\n")
+        print(table(kde.small_rows(),
+                    ("case", "dense ms", "ibsim ms", "speed", "ibsim 1 thread ms", "max |diff| bits")))
+    if "kde-large" in args.suites:
+        from benchmarks import kde
+
+        print("\nKDE upper bound at MNIST scale (tanh layer of 256 on MNIST test images, 10 classes)\n")
+        print(table(kde.large_rows(args.sizes), ("case", "seconds", "peak MB", "MB above start", "I(X;T) bits")))
+
+    if "estimators" in args.suites:
+        from benchmarks import estimators
+
+        print("\nEvery estimator over a stored run of the smoke config (3 runs x 300 epochs, seed schedule)\n")
+        print(table(estimators.rows(), ("estimator", "blocks", "seconds", "ms per (run, epoch, layer)")))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The command line: ``ibsim run | plot`` (also ``python -m ibsim``).
+"""The command line: ``ibsim run | estimate | plot`` (also ``python -m ibsim``).
 
 Errors a user can cause print one line and exit with status 2; the traceback
 appears with ``--debug`` or ``IBSIM_FULL_ERROR=1``.
@@ -37,6 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="folder of downloaded datasets (default: $IBSIM_DATA_DIR or ~/.cache/ibsim/data)")
     run.add_argument("--no-plots", action="store_true", help="do not draw the config's plots")
     _add_common(run)
+
+    estimate = commands.add_parser(
+        "estimate", help="estimate again from the activations stored in a results file"
+    )
+    estimate.add_argument("results", help="results file (.nc) with activation cubes")
+    estimate.add_argument("--estimator", "-e", required=True,
+                          help="estimator name or spec, e.g. kde_upper or 'binning(bin_size=0.05)'")
+    estimate.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="set an estimator parameter, e.g. --set variance=0.01",
+    )
+    estimate.add_argument("--output", "-o", help="write the extended file here (default: replace RESULTS)")
+    _add_common(estimate)
 
     plot = commands.add_parser("plot", help="draw a plot of a results file")
     plot.add_argument("results", help="results file (.nc)")
@@ -85,6 +98,20 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_estimate(args: argparse.Namespace) -> int:
+    from ibsim.config.config import parse_overrides
+    from ibsim.config.spec import format_spec, parse_spec
+    from ibsim.pipeline.reestimate import estimate_file
+
+    name, params = parse_spec(args.estimator)
+    params.update(parse_overrides(args.overrides))
+    spec = format_spec(name, params)
+    start = time.perf_counter()
+    path = estimate_file(args.results, spec, args.output, quiet=args.quiet)
+    print(f"ibsim: estimated {spec} into {path} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
 def command_plot(args: argparse.Namespace) -> int:
     from ibsim.plots import make_plot
     from ibsim.results import Results
@@ -98,7 +125,7 @@ def command_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": command_run, "plot": command_plot}
+COMMANDS = {"run": command_run, "estimate": command_estimate, "plot": command_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,7 +46,7 @@ def _is_real(value: Any) -> bool:
 
 
 class Interval(Constraint):
-    """An int or float in a range.
+    """An int or a finite float in a range.
 
     Args:
         kind: ``int`` or ``float`` (ints are accepted where floats are expected).
@@ -75,7 +75,7 @@ class Interval(Constraint):
             if not _is_real(value):
                 raise ValueError
             value = float(value)
-            if math.isnan(value):
+            if not math.isfinite(value):
                 raise ValueError
         if self.low is not None:
             if value < self.low or (value == self.low and self.closed in ("right", "neither")):

@@ -4,9 +4,12 @@ Adding a dataset is one file with a :class:`~ibsim.datasets.base.Dataset`
 subclass decorated with ``@DATASETS.register("name")`` and one import line here.
 """
 from ibsim.datasets.base import DATASETS, Dataset, DataSplits, RawData, Split
-from ibsim.datasets import harmonics, harmonics_generator  # noqa: F401  (registers)
+from ibsim.datasets import digits, harmonics, harmonics_generator, mnist, mushroom  # noqa: F401  (registers)
 from ibsim.datasets.harmonics import Harmonics, share_by_ones
 from ibsim.datasets.harmonics_generator import HarmonicsGenerated, generate_harmonics
+from ibsim.datasets.digits import Digits
+from ibsim.datasets.mnist import MNIST, FashionMNIST
+from ibsim.datasets.mushroom import Mushroom
 
 __all__ = [
     "DATASETS",
@@ -14,7 +17,11 @@ __all__ = [
     "DataSplits",
     "RawData",
     "Split",
+    "Digits",
+    "FashionMNIST",
     "Harmonics",
+    "MNIST",
+    "Mushroom",
     "HarmonicsGenerated",
     "generate_harmonics",
     "share_by_ones",

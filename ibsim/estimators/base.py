@@ -51,7 +51,8 @@ class Estimator(Component):
     Subclasses implement :meth:`estimate_blocks` on plain arrays; :meth:`estimate`
     wraps it for labelled xarray inputs. ``main_parameter`` is the parameter the
     seed's ``discretization_range`` sets when a config names the estimator
-    without parameters. ``range_scope`` is set by estimators whose bins follow
+    without parameters (a noise scale: bin size, variance; estimators counted in
+    bins have none). ``range_scope`` is set by estimators whose bins follow
     the activation range: "block" (per run, epoch and layer), "layer" (per run
     and layer over all epochs) or "global" (per run over all layers and epochs).
     """
@@ -70,6 +71,7 @@ class Estimator(Component):
         labels: xr.DataArray | np.ndarray,
         input_group: xr.DataArray | np.ndarray | None = None,
         n_classes: int | None = None,
+        ranges: xr.DataArray | np.ndarray | None = None,
     ) -> xr.Dataset:
         """Estimate over every dim of ``activations`` but ``sample`` and the neuron dim.
 
@@ -78,6 +80,9 @@ class Estimator(Component):
             labels: (sample,) class indices.
             input_group: (sample,) identical-input group ids, or None if inputs are distinct.
             n_classes: Number of classes (default: max label + 1).
+            ranges: (..., 2) activation ranges for estimators whose bins follow
+                the data; by default taken per block ("block" scope) or over the
+                ``epoch`` dim ("layer" scope). The "global" scope needs them given.
 
         Returns:
             A Dataset with ``I_XT`` and ``I_TY`` (bits) over the leading dims.
@@ -98,8 +103,10 @@ class Estimator(Component):
             groups=groups,
             n_groups=n_groups,
         )
-        if self.range_scope is not None:
-            layer.ranges = np.stack([blocks.min(axis=(1, 2)), blocks.max(axis=(1, 2))], axis=1)
+        if ranges is not None:
+            layer.ranges = np.asarray(ranges, dtype=np.float64).reshape(-1, 2)
+        elif self.range_scope is not None:
+            layer.ranges = self._default_ranges(activations)
         result = self.estimate_blocks(layer).reshape(values.shape[:-2] + (2,))
         coords = {d: activations.coords[d] for d in lead if d in activations.coords}
         del neuron_dim
@@ -110,6 +117,21 @@ class Estimator(Component):
             },
             coords=coords,
         )
+
+
+    def _default_ranges(self, activations: xr.DataArray) -> np.ndarray:
+        """(blocks, 2) ranges of an xarray cube for this estimator's range scope."""
+        inner = list(activations.dims[-2:])
+        if self.range_scope == "global":
+            raise EstimatorError(
+                f"estimator '{self.spec}' takes its range over all layers of a run: pass ranges=... "
+                "(the pipeline and `ibsim estimate` do)"
+            )
+        over = inner + (["epoch"] if self.range_scope == "layer" and "epoch" in activations.dims else [])
+        lo = activations.min(over).broadcast_like(activations.isel({d: 0 for d in inner}, drop=True))
+        hi = activations.max(over).broadcast_like(lo)
+        lead = list(activations.dims[:-2])
+        return np.stack([lo.transpose(*lead).values.ravel(), hi.transpose(*lead).values.ravel()], axis=1)
 
 
 ESTIMATORS: Registry[type[Estimator]] = Registry("estimator")

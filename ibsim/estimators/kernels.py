@@ -17,14 +17,34 @@ from ibsim.estimators import reference
 from ibsim.threads import worker_threads
 
 try:
-    from ibsim_ext import _binning
+    from ibsim_ext import _binning, _kde
 except ImportError as error:  # pragma: no cover - a broken install
     raise ImportError(
         "ibsim's compiled kernels (ibsim_ext) are not built; reinstall with "
         "`pip install -e .` (needs a C compiler)"
     ) from error
 
-_STATUS = {1: "NaN or infinite activations", 2: "bin codes overflow int64 (activations too large for the bin width)"}
+_STATUS = {
+    1: "NaN or infinite activations",
+    2: "bin codes overflow int64 (activations too large for the bin width)",
+    3: "out of memory",
+}
+
+
+def _blocks(acts: np.ndarray) -> np.ndarray:
+    """Check and convert activations to C-contiguous float32 (blocks, samples, neurons)."""
+    acts = np.asarray(acts)
+    if acts.ndim != 3:
+        raise EstimatorError(f"activations must be (blocks, samples, neurons), got shape {acts.shape}")
+    if acts.shape[1] == 0 or acts.shape[2] == 0:
+        raise EstimatorError(f"activations need at least one sample and one neuron, got shape {acts.shape}")
+    return np.ascontiguousarray(acts, dtype=np.float32)
+
+
+def _raise_for(status: np.ndarray) -> None:
+    if status.any():
+        bad = np.flatnonzero(status)
+        raise BlockError(_STATUS.get(int(status[bad[0]]), f"kernel status {status[bad[0]]}"), int(bad[0]))
 
 
 class BlockError(EstimatorError):
@@ -91,13 +111,8 @@ def binned_entropies(
         BlockError: A block holds NaN/inf, or codes overflow; names the block.
         EstimatorError: Malformed arguments.
     """
-    acts = np.asarray(acts)
-    if acts.ndim != 3:
-        raise EstimatorError(f"activations must be (blocks, samples, neurons), got shape {acts.shape}")
+    acts = _blocks(acts)
     n_blocks, n, d = acts.shape
-    if n == 0 or d == 0:
-        raise EstimatorError(f"activations need at least one sample and one neuron, got shape {acts.shape}")
-    acts = np.ascontiguousarray(acts, dtype=np.float32)
     lo_b = _per_block(lo, n_blocks, "lo")
     width_b = _per_block(width, n_blocks, "width")
     if np.any(width_b <= 0):
@@ -112,9 +127,41 @@ def binned_entropies(
     _binning.binned_entropies(
         acts, lo_b, width_b, int(n_bins), labels_a, int(n_labels), groups_a, int(n_groups), out, status, threads
     )
-    if status.any():
-        bad = np.flatnonzero(status)
-        raise BlockError(_STATUS.get(int(status[bad[0]]), f"kernel status {status[bad[0]]}"), int(bad[0]))
+    _raise_for(status)
+    return out
+
+
+def kde_log_sums(
+    acts: np.ndarray, labels: np.ndarray, n_labels: int, scale: float, num_threads: int | None = None
+) -> np.ndarray:
+    """Mean log Gaussian-kernel sums per block, for the KDE bounds.
+
+    With ``S_i = sum_j exp(-scale |t_i - t_j|^2)`` (all rows, ``i`` included) and
+    ``S_i^c`` the same over rows with ``t_i``'s label, returns
+    ``(mean_i log S_i, mean_i log S_i^c)`` per block, exact to float64 rounding,
+    in memory O(N d).
+
+    Args:
+        acts: (blocks, N, d) activations (converted to C-contiguous float32).
+        labels: (N,) labels in ``[0, n_labels)``.
+        n_labels: Number of labels (>= 1).
+        scale: ``1 / (2 variance)``, > 0.
+        num_threads: Threads within each block (default: this worker's share).
+
+    Returns:
+        (blocks, 2) float64.
+    """
+    acts = _blocks(acts)
+    n_blocks, n, _ = acts.shape
+    if not (math.isfinite(scale) and scale > 0):
+        raise EstimatorError(f"kernel scale must be finite and > 0, got {scale!r}")
+    if n_labels < 1:
+        raise EstimatorError(f"n_labels must be >= 1, got {n_labels}")
+    labels_a = _index_array(labels, n_labels, n, "labels")
+    out = np.zeros((n_blocks, 2))
+    status = np.zeros(n_blocks, dtype=np.int32)
+    _kde.kde_log_sums(acts, labels_a, int(n_labels), float(scale), out, status, max(1, num_threads or worker_threads()))
+    _raise_for(status)
     return out
 
 
@@ -122,4 +169,5 @@ def binned_entropies(
 #: minus ``num_threads``.
 KERNELS: dict[str, tuple[Callable, Callable]] = {
     "binned_entropies": (binned_entropies, reference.binned_entropies),
+    "kde_log_sums": (kde_log_sums, reference.kde_log_sums),
 }

@@ -79,3 +79,34 @@ def binned_entropies(
         if 0 < n_groups < acts.shape[1]:
             out[b, 2] = _conditional_entropy_bits(codes, groups)
     return out
+
+
+def kde_log_sums(acts: np.ndarray, labels: np.ndarray, n_labels: int, scale: float) -> np.ndarray:
+    """Mean log Gaussian-kernel sums per block (the twin of the compiled kernel).
+
+    With ``S_i = sum_j exp(-scale |t_i - t_j|^2)`` over all rows and ``S_i^c`` the
+    same over rows of ``t_i``'s label, returns ``(mean_i log S_i,
+    mean_i log S_i^c)`` per block: the dense textbook formula with the full
+    N x N matrix.
+
+    Args:
+        acts: (blocks, N, d) activations.
+        labels: (N,) labels in [0, n_labels).
+        n_labels: Number of labels.
+        scale: 1 / (2 variance).
+
+    Returns:
+        (blocks, 2) float64.
+    """
+    acts = np.asarray(acts, dtype=np.float32).astype(np.float64)
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    out = np.zeros((acts.shape[0], 2))
+    for b, x in enumerate(acts):
+        if not np.all(np.isfinite(x)):
+            raise EstimatorError("activations contain NaN or infinite values")
+        dists = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1)
+        kernel = np.exp(-scale * dists)
+        out[b, 0] = np.mean(np.log(kernel.sum(axis=1)))
+        out[b, 1] = np.mean(np.log((kernel * same).sum(axis=1)))
+    return out

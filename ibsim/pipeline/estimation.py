@@ -2,6 +2,8 @@
 deferred units (one estimator over one group's runs and a slice of epochs)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ibsim.config.config import Config
@@ -32,15 +34,29 @@ def block_ranges(scope: str, act_min: np.ndarray, act_max: np.ndarray) -> np.nda
     return np.stack([lo, hi], axis=-1)
 
 
+@dataclass(frozen=True)
+class Samples:
+    """What estimators need to know about the recorded samples."""
+
+    labels: np.ndarray
+    n_classes: int
+    groups: np.ndarray | None
+    n_groups: int
+
+    @classmethod
+    def of(cls, data: ExperimentData) -> "Samples":
+        return cls(data.recorded.y, data.n_classes, data.groups, data.n_groups)
+
+
 def estimate_layer(
-    estimator: Estimator, acts: np.ndarray, data: ExperimentData, ranges: np.ndarray | None,
+    estimator: Estimator, acts: np.ndarray, samples: Samples, ranges: np.ndarray | None,
     where: list[tuple[int, int]], layer: int,
 ) -> np.ndarray:
     """I(X;T), I(T;Y) of blocks (B, N, width) of one layer; errors name the
     (run, epoch) of the failing block from ``where``."""
     blocks = LayerBlocks(
-        acts=acts, labels=data.recorded.y, n_classes=data.n_classes, groups=data.groups,
-        n_groups=data.n_groups, ranges=ranges,
+        acts=acts, labels=samples.labels, n_classes=samples.n_classes, groups=samples.groups,
+        n_groups=samples.n_groups, ranges=ranges,
     )
     try:
         return estimator.estimate_blocks(blocks)
@@ -66,7 +82,7 @@ class InlineEstimation:
     def __init__(self, config: Config, indices: tuple[int, ...], data: ExperimentData, runs: np.ndarray,
                  epochs: np.ndarray, n_layers: int):
         self.estimators = [make_estimator(config.estimator[i]) for i in indices]
-        self.data = data
+        self.samples = Samples.of(data)
         self.values = np.full((len(indices), len(runs), len(epochs), n_layers, 2), np.nan)
         self.runs, self.epochs = runs, epochs
 
@@ -81,7 +97,7 @@ class InlineEstimation:
                 ranges = None
                 if estimator.range_scope == "block":
                     ranges = np.stack([block.min(axis=(1, 2)), block.max(axis=(1, 2))], axis=1)
-                self.values[i, going, slot, k] = estimate_layer(estimator, block, self.data, ranges, where, k)
+                self.values[i, going, slot, k] = estimate_layer(estimator, block, self.samples, ranges, where, k)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -114,5 +130,6 @@ def estimate_unit(
         for layer in range(n_layers):
             acts = np.asarray(arrays[layer][e0 + slots, position])
             block_range = None if ranges is None else ranges[position, e0 + slots, layer]
-            result[position, slots, layer] = estimate_layer(estimator, acts, data, block_range, where, layer)
+            result[position, slots, layer] = estimate_layer(estimator, acts, Samples.of(data), block_range, where,
+                                                            layer)
     return result

@@ -77,3 +77,36 @@ def binning_cases() -> Iterator[tuple[str, dict]]:
         inf = rng.normal(size=(2, 30, 3)).astype(np.float32)
         inf[0, 3, 1] = np.inf
         yield f"inf seed{seed}", case(inf)
+
+
+def kde_cases() -> Iterator[tuple[str, dict]]:
+    """Inputs for ``kde_log_sums`` (small N: the twin is the dense N x N formula)."""
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+
+        def case(acts, scale=500.0, classes=2):
+            acts = np.asarray(acts)
+            return dict(acts=acts, labels=_labels(rng, acts.shape[1], classes), n_labels=classes, scale=scale)
+
+        for shape in [(1, 1, 1), (2, 1, 4), (2, 7, 1), (2, 150, 10), (1, 300, 3)]:
+            yield f"tanh{shape} seed{seed}", case(np.tanh(2 * rng.normal(size=shape)).astype(np.float32))
+        dup = np.tanh(rng.normal(size=(2, 200, 5))).astype(np.float32)
+        dup[:, 50:150] = dup[:, :1]
+        yield f"many duplicates seed{seed}", case(dup)
+        yield f"all rows equal seed{seed}", case(np.full((2, 80, 3), 0.25, dtype=np.float32))
+        yield f"wide kernel seed{seed}", case(rng.normal(size=(2, 120, 6)).astype(np.float32), scale=0.05)
+        yield f"narrow kernel seed{seed}", case(rng.normal(size=(2, 120, 6)).astype(np.float32), scale=1e7)
+        yield f"clusters seed{seed}", case(
+            (np.repeat(rng.normal(size=(6, 4)) * 5, 30, axis=0) + 1e-3 * rng.normal(size=(180, 4)))[None]
+            .astype(np.float32)
+        )
+        yield f"many classes seed{seed}", case(rng.normal(size=(2, 200, 3)).astype(np.float32), classes=30)
+        yield f"one class seed{seed}", case(rng.normal(size=(2, 90, 3)).astype(np.float32), classes=1)
+        yield f"float64 input seed{seed}", case(rng.normal(size=(1, 60, 3)), scale=2.0)
+        yield f"strided view seed{seed}", case(rng.normal(size=(2, 80, 10)).astype(np.float32)[:, ::2, ::2])
+        nan = rng.normal(size=(2, 30, 3)).astype(np.float32)
+        nan[1, 4, 0] = np.nan
+        yield f"NaN seed{seed}", case(nan)
+        inf = rng.normal(size=(2, 30, 3)).astype(np.float32)
+        inf[0, 0, 2] = -np.inf
+        yield f"inf seed{seed}", case(inf)

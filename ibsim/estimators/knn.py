@@ -1,0 +1,163 @@
+"""k-nearest-neighbour estimators (Kraskov, Stögbauer & Grassberger 2004; Ross 2014).
+
+A deterministic layer of continuous activations carries infinite information
+about its input, so, as for the KDE bounds, the layer is read through Gaussian
+noise: T~ = T + Z with Z ~ N(0, noise_variance I), drawn from a fixed seed (the
+same noise for every block, so estimates of different epochs differ by the
+activations only). Then, since T is a function of X,
+
+    I(X;T~) = h(T~) - h(Z),    h(Z) = d/2 log(2 pi e noise_variance),
+
+with h(T~) from the Kozachenko-Leonenko k-NN entropy estimator (the estimator
+KSG builds on; max-norm balls) on ``replicates`` noisy copies of every sample:
+T~ is a mixture of one small Gaussian per sample, and with a single draw per
+component the neighbour distances never reach the noise scale (a 12-bit layer
+then reads as 46 bits); with 8 copies they do, up to a bias that shrinks as the
+copies grow (measured: 15.6 bits at 8 copies, 14.3 at 16, for a 4096-sample
+tanh layer whose true value is at most 12). And
+
+    I(T~;Y) = psi(N) + <psi(k)> - <psi(N_y)> - <psi(m_i)>
+
+from Ross's (2014) k-NN estimator for a discrete Y on one noisy draw per sample
+(copies of a sample share its label and would fake information): the distance
+to the k-th neighbour among the samples of the same class, and m_i the samples
+of any class within it. Both estimates are clipped to the bounds the true values
+obey, 0 <= I(X;T~) <= H(X) and 0 <= I(T~;Y) <= H(Y) (as scikit-learn clips at 0).
+
+:func:`ksg_mutual_information` is KSG's estimator (algorithm 1) for two
+continuous variables, checked against the Gaussian closed form. Neighbour
+searches use scipy's ``cKDTree``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.special import digamma
+
+from ibsim.errors import EstimatorError
+from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks
+from ibsim.params import Interval, Param
+
+NATS_TO_BITS = 1.0 / math.log(2.0)
+
+
+def _finite(x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if not np.all(np.isfinite(x)):
+        raise EstimatorError(f"{what} contain NaN or infinite values")
+    return x
+
+
+def _kth_distance(points: np.ndarray, k: int) -> np.ndarray:
+    """Max-norm distance of each point to its k-th nearest other point."""
+    distances, _ = cKDTree(points).query(points, k=k + 1, p=np.inf)
+    return distances[:, -1]
+
+
+def _count_within(points: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Points strictly within ``radius`` (max-norm) of each point, itself included."""
+    tree = cKDTree(points)
+    return np.asarray(tree.query_ball_point(points, np.nextafter(radius, 0), p=np.inf, return_length=True))
+
+
+def kl_entropy(samples: np.ndarray, k: int = 3) -> float:
+    """Kozachenko-Leonenko entropy estimate (nats) with max-norm balls.
+
+    ``h = psi(N) - psi(k) + d <log(2 eps_i)>`` with ``eps_i`` the distance to the
+    k-th neighbour.
+    """
+    x = _finite(samples, "samples")
+    n, d = x.shape
+    if n <= k:
+        raise EstimatorError(f"the k-NN entropy needs more than k = {k} samples, got {n}")
+    eps = _kth_distance(x, k)
+    if np.any(eps <= 0):
+        raise EstimatorError("duplicate samples: the k-NN estimators need noise (noise_variance > 0)")
+    return float(digamma(n) - digamma(k) + d * np.mean(np.log(2.0 * eps)))
+
+
+def ksg_mutual_information(x: np.ndarray, y: np.ndarray, k: int = 3) -> float:
+    """KSG estimate (algorithm 1, nats) of I(X;Y) for two continuous variables.
+
+    ``I = psi(k) + psi(N) - <psi(n_x + 1) + psi(n_y + 1)>`` with ``n_x``, ``n_y`` the
+    marginal neighbours within the joint k-th neighbour distance (max-norm).
+    """
+    x, y = _finite(x, "x"), _finite(y, "y")
+    if len(x) != len(y):
+        raise EstimatorError(f"x and y need the same number of samples, got {len(x)} and {len(y)}")
+    n = len(x)
+    radius = _kth_distance(np.hstack([x, y]), k)
+    n_x = _count_within(x, radius) - 1
+    n_y = _count_within(y, radius) - 1
+    return float(digamma(k) + digamma(n) - np.mean(digamma(n_x + 1) + digamma(n_y + 1)))
+
+
+def discrete_mutual_information(t: np.ndarray, labels: np.ndarray, k: int = 3) -> float:
+    """Ross's (2014) k-NN estimate (nats) of I(T;Y) for continuous T, discrete Y.
+
+    Samples whose class has a single member are left out, as Ross does.
+    """
+    t = _finite(t, "activations")
+    labels = np.asarray(labels)
+    n = len(t)
+    radius = np.zeros(n)
+    k_used = np.zeros(n)
+    class_size = np.zeros(n)
+    for label in np.unique(labels):
+        members = labels == label
+        size = int(members.sum())
+        class_size[members] = size
+        if size > 1:
+            k_label = min(k, size - 1)
+            radius[members] = _kth_distance(t[members], k_label)
+            k_used[members] = k_label
+    kept = class_size > 1
+    if not kept.any():
+        return 0.0
+    within = _count_within(t, radius)[kept]
+    return float(
+        digamma(kept.sum()) + np.mean(digamma(k_used[kept])) - np.mean(digamma(class_size[kept]))
+        - np.mean(digamma(within))
+    )
+
+
+@ESTIMATORS.register("knn", "ksg")
+class KNN(Estimator):
+    """k-NN estimates through Gaussian noise: Kozachenko-Leonenko / KSG for I(X;T), Ross for I(T;Y)."""
+
+    name = "knn"
+    main_parameter = "noise_variance"
+    PARAMS = {
+        "k": Param(Interval(int, 1, None), 3, "number of neighbours"),
+        "noise_variance": Param(Interval(float, 0, None, "neither"), 0.001,
+                                "variance of the Gaussian noise added to the activations"),
+        "replicates": Param(Interval(int, 1, None), 8, "noisy copies of each sample for I(X;T)"),
+        "seed": Param(Interval(int, 0, None), 0, "seed of the noise (the same noise for every block)"),
+    }
+
+    def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
+        n, d = blocks.acts.shape[1:]
+        rng = np.random.default_rng(self.seed)
+        scale = math.sqrt(self.noise_variance)
+        noise_x = rng.normal(0.0, scale, (n * self.replicates, d))
+        noise_y = rng.normal(0.0, scale, (n, d))
+        h_noise = 0.5 * d * math.log(2.0 * math.pi * math.e * self.noise_variance)
+        h_x = _entropy_nats(blocks.groups) if blocks.groups is not None else math.log(n)
+        h_y = _entropy_nats(blocks.labels)
+        out = np.empty((len(blocks.acts), 2))
+        for b, acts in enumerate(blocks.acts):
+            acts = _finite(acts, "activations")
+            copies = np.repeat(acts, self.replicates, axis=0) + noise_x
+            out[b, 0] = np.clip(kl_entropy(copies, self.k) - h_noise, 0.0, h_x)
+            out[b, 1] = np.clip(discrete_mutual_information(acts + noise_y, blocks.labels, self.k), 0.0, h_y)
+        return out * NATS_TO_BITS
+
+
+def _entropy_nats(values: np.ndarray) -> float:
+    p = np.bincount(np.asarray(values)) / len(values)
+    p = p[p > 0]
+    return float(-np.sum(p * np.log(p)))

@@ -1,0 +1,104 @@
+"""The KDE bounds against analytic answers and their invariants."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ibsim.errors import ConfigError, EstimatorError
+from ibsim.estimators import KDELower, KDEUpper, LayerBlocks, make_estimator
+
+
+def _blocks(acts, labels, n_classes=None):
+    acts = np.asarray(acts, dtype=np.float32)
+    acts = acts[None] if acts.ndim == 2 else acts
+    return LayerBlocks(acts, np.asarray(labels), n_classes or int(np.max(labels)) + 1)
+
+
+@pytest.mark.parametrize("estimator", [KDEUpper(), KDELower()])
+@pytest.mark.parametrize("n_centres", [2, 8, 32])
+def test_far_apart_centres_give_log2_of_their_number(estimator, n_centres):
+    rng = np.random.default_rng(n_centres)
+    centres = rng.normal(size=(n_centres, 5)) * 20
+    acts = np.repeat(centres, 10, axis=0)  # 10 identical samples per centre
+    labels = np.repeat(np.arange(n_centres) % 2, 10)
+    ixt, ity = estimator.estimate_blocks(_blocks(acts, labels))[0]
+    assert ixt == pytest.approx(np.log2(n_centres), abs=1e-9)
+    assert ity == pytest.approx(1.0, abs=1e-9)  # centres determine the (balanced) label
+
+
+def test_identical_rows_carry_no_information():
+    acts = np.zeros((100, 3))
+    labels = np.repeat([0, 1], 50)
+    for estimator in (KDEUpper(), KDELower()):
+        ixt, ity = estimator.estimate_blocks(_blocks(acts, labels))[0]
+        assert ixt == pytest.approx(0.0, abs=1e-12) and ity == pytest.approx(0.0, abs=1e-12)
+
+
+def test_upper_bound_is_above_lower_and_bounds_hold():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 600)
+    p = np.bincount(labels) / len(labels)
+    h_y = -np.sum(p * np.log2(p))
+    acts = np.tanh(rng.normal(size=(10, 600, 4)) * np.linspace(0.2, 4, 10)[:, None, None])
+    upper = KDEUpper(variance=0.01).estimate_blocks(_blocks(acts, labels))
+    lower = KDELower(variance=0.01).estimate_blocks(_blocks(acts, labels))
+    assert np.all(upper[:, 0] >= lower[:, 0] - 1e-12)
+    for result in (upper, lower):
+        assert np.all(result >= -1e-9)
+        assert np.all(result[:, 0] <= np.log2(600) + 1e-9)
+        assert np.all(result[:, 1] <= h_y + 1e-9)
+
+
+def test_matches_the_peers_formulas():
+    """ibsgd's entropy_estimator_kl / _bd and kde_condentropy, written out densely."""
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(3)
+    x = np.tanh(rng.normal(size=(300, 6)))
+    labels = rng.integers(0, 2, 300)
+    var = 0.01
+
+    def h_kl(points, v):
+        n, d = points.shape
+        dists = ((points[:, None] - points[None]) ** 2).sum(-1)
+        lprobs = logsumexp(-dists / (2 * v), axis=1) - np.log(n) - d / 2 * np.log(2 * np.pi * v)
+        return d / 2 - np.mean(lprobs)
+
+    def h_bd(points, v):
+        return h_kl(points, 4 * v) + np.log(0.25) * points.shape[1] / 2
+
+    h_given_x = 6 / 2 * (np.log(2 * np.pi * var) + 1)
+    for entropy, estimator in ((h_kl, KDEUpper(variance=var)), (h_bd, KDELower(variance=var))):
+        h = entropy(x, var)
+        h_given_y = sum(np.mean(labels == c) * entropy(x[labels == c], var) for c in (0, 1))
+        expected = np.array([h - h_given_x, h - h_given_y]) / np.log(2)
+        np.testing.assert_allclose(estimator.estimate_blocks(_blocks(x, labels))[0], expected, atol=1e-9)
+
+
+def test_seed_names_and_discretization_range():
+    assert make_estimator("upper", 0.01).spec == "kde_upper(variance=0.01)"
+    assert make_estimator("mi_estimator.lower").spec == "kde_lower(variance=0.001)"
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-3, float("inf")])
+def test_bad_variance_is_refused(bad):
+    with pytest.raises(ConfigError, match="variance"):
+        KDEUpper(variance=bad)
+
+
+def test_nan_is_refused():
+    acts = np.zeros((2, 20, 3), dtype=np.float32)
+    acts[1, 3, 1] = np.nan
+    with pytest.raises(EstimatorError, match="NaN"):
+        KDEUpper().estimate_blocks(LayerBlocks(acts, np.zeros(20, int), 1))
+
+
+def test_threads_do_not_change_results():
+    from ibsim.estimators.kernels import kde_log_sums
+
+    rng = np.random.default_rng(4)
+    acts = np.tanh(rng.normal(size=(3, 2000, 8))).astype(np.float32)
+    labels = rng.integers(0, 4, 2000)
+    one = kde_log_sums(acts, labels, 4, 50.0, num_threads=1)
+    two = kde_log_sums(acts, labels, 4, 50.0, num_threads=2)
+    np.testing.assert_allclose(one, two, rtol=0, atol=1e-12)
