@@ -24,12 +24,13 @@ extensions = [
     Extension(
         f"ibsim_ext.{name}",
         [f"ibsim_ext/{name}.pyx"],
-        include_dirs=[numpy.get_include()],
+        depends=[f"ibsim_ext/{header}" for header in headers],
+        include_dirs=[numpy.get_include(), "ibsim_ext"],
         extra_compile_args=optimise + openmp_compile,
         extra_link_args=openmp_link,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name in ("_binning", "_kde")
+    for name, headers in (("_binning", ["common.h", "binning_core.h"]), ("_kde", ["common.h", "kde_core.h"]))
 ]
 
 setup(

@@ -26,11 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define IB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define IB_CLONES
-#endif
+#include "common.h"
 
 #define IB_FAST_LIMIT 1.0e6
 #define IB_EDGE_TOL 1.0e-9
@@ -59,16 +55,6 @@ typedef struct {
     int64_t *joint;      /* joint_size: joint counts for H(T|Y), H(T|X) */
     int64_t *joint_key;  /* cap */
 } ib_scratch;
-
-static inline uint64_t ib_mix(uint64_t h) {
-    /* splitmix64 finaliser */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
 
 static inline double ib_xlogx_sum(const int64_t *counts, int64_t n) {
     double s = 0.0;

@@ -34,11 +34,7 @@
 #include <omp.h>
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define KD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define KD_CLONES
-#endif
+#include "common.h"
 
 #define KD_TILE 64
 #define KD_EXP_FLOOR (-60.0)
@@ -83,15 +79,6 @@ typedef struct {
 
 /* ---------------------------------------------------------------- dedup */
 
-static inline uint64_t kd_mix(uint64_t h) {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
-
 static uint64_t kd_row_hash(const float *row, int64_t d, int64_t label) {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)label;
     for (int64_t j = 0; j < d; j++) {
@@ -101,7 +88,7 @@ static uint64_t kd_row_hash(const float *row, int64_t d, int64_t label) {
         h = (h ^ bits) * 0x100000001b3ULL;
         h ^= h >> 29;
     }
-    return kd_mix(h);
+    return ib_mix(h);
 }
 
 static int kd_rows_equal(const float *a, const float *b, int64_t d) {
@@ -194,7 +181,7 @@ static void kd_split(const float *t, int64_t d, const int64_t *rep, int64_t *idx
 /* Pair sums of tile I against tile J (I <= J). Adds to acc (per centre, split
  * by the other centre's label: row sums for I go to acc[label(J)], column sums
  * for J to acc[label(I)]). acc is (n_labels, m). */
-KD_CLONES static void kd_tile_pair(const kd_centres *c, int64_t ti, int64_t tj, double scale, double cut,
+IB_CLONES static void kd_tile_pair(const kd_centres *c, int64_t ti, int64_t tj, double scale, double cut,
                                    double *restrict acc) {
     const int64_t i0 = c->tile_start[ti], i1 = c->tile_start[ti + 1];
     const int64_t j0 = c->tile_start[tj], j1 = c->tile_start[tj + 1];

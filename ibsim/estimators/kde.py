@@ -26,17 +26,11 @@ import math
 import numpy as np
 
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks
+from ibsim.estimators.discrete import entropy_nats
 from ibsim.estimators.kernels import kde_log_sums
 from ibsim.params import Interval, Param
 
 NATS_TO_BITS = 1.0 / math.log(2.0)
-
-
-def label_entropy_nats(labels: np.ndarray) -> float:
-    """H(Y) in nats of the empirical label distribution."""
-    p = np.bincount(labels) / len(labels)
-    p = p[p > 0]
-    return float(-np.sum(p * np.log(p)))
 
 
 class _KDEBound(Estimator):
@@ -54,7 +48,7 @@ class _KDEBound(Estimator):
         sums = kde_log_sums(blocks.acts, blocks.labels, blocks.n_classes, scale)
         n = blocks.acts.shape[1]
         i_xt = math.log(n) - sums[:, 0]
-        i_ty = label_entropy_nats(blocks.labels) + sums[:, 1] - sums[:, 0]
+        i_ty = entropy_nats(blocks.labels) + sums[:, 1] - sums[:, 0]
         return np.stack([i_xt, i_ty], axis=1) * NATS_TO_BITS
 
 

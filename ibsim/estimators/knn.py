@@ -38,6 +38,7 @@ from scipy.special import digamma
 
 from ibsim.errors import EstimatorError
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks
+from ibsim.estimators.discrete import entropy_nats
 from ibsim.params import Interval, Param
 
 NATS_TO_BITS = 1.0 / math.log(2.0)
@@ -146,8 +147,8 @@ class KNN(Estimator):
         noise_x = rng.normal(0.0, scale, (n * self.replicates, d))
         noise_y = rng.normal(0.0, scale, (n, d))
         h_noise = 0.5 * d * math.log(2.0 * math.pi * math.e * self.noise_variance)
-        h_x = _entropy_nats(blocks.groups) if blocks.groups is not None else math.log(n)
-        h_y = _entropy_nats(blocks.labels)
+        h_x = entropy_nats(blocks.groups) if blocks.groups is not None else math.log(n)
+        h_y = entropy_nats(blocks.labels)
         out = np.empty((len(blocks.acts), 2))
         for b, acts in enumerate(blocks.acts):
             acts = _finite(acts, "activations")
@@ -156,8 +157,3 @@ class KNN(Estimator):
             out[b, 1] = np.clip(discrete_mutual_information(acts + noise_y, blocks.labels, self.k), 0.0, h_y)
         return out * NATS_TO_BITS
 
-
-def _entropy_nats(values: np.ndarray) -> float:
-    p = np.bincount(np.asarray(values)) / len(values)
-    p = p[p > 0]
-    return float(-np.sum(p * np.log(p)))
