@@ -11,11 +11,11 @@ from benchmarks.timing import table
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("suites", nargs="*", help="which benchmarks: training, binning, kde, kde-large, "
-                        "estimators (default: all but kde-large)")
+                        "estimators, parallel (default: all but kde-large and parallel)")
     parser.add_argument("--runs", nargs="+", type=int, default=[32, 128], help="ensemble sizes for training")
     parser.add_argument("--sizes", nargs="+", type=int, default=[10000, 70000], help="sample counts for kde-large")
     args = parser.parse_args()
-    suites = {"training", "binning", "kde", "kde-large", "estimators"}
+    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel"}
     args.suites = args.suites or ["training", "binning", "kde", "estimators"]
     unknown = set(args.suites) - suites
     if unknown:
@@ -54,6 +54,12 @@ def main() -> None:
 
         print("\nEvery estimator over a stored run of the smoke config (3 runs x 300 epochs, seed schedule)\n")
         print(table(estimators.rows(), ("estimator", "blocks", "seconds", "ms per (run, epoch, layer)")))
+    if "parallel" in args.suites:
+        from benchmarks import parallel
+
+        print("\nParallel backends, whole commands (speed = 1-worker time / time)\n")
+        rows = parallel.estimation_rows() + parallel.sweep_rows()
+        print(table(rows, ("work", "backend", "seconds", "speed")))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
+def _add_parallel(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=["auto", "serial", "joblib", "mpi"], default="auto",
+        help="auto (default): MPI under mpirun/mpiexec/srun with several ranks, joblib with --jobs > 1, "
+             "else serial",
+    )
+    parser.add_argument("--jobs", "-j", type=int, help="worker processes of the joblib backend")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ibsim`` command."""
     parser = argparse.ArgumentParser(
@@ -27,15 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run an experiment from a TOML config")
-    run.add_argument("config", help="TOML experiment file")
+    run = commands.add_parser("run", help="run experiments from a TOML config, a sweep or a folder of configs")
+    run.add_argument("config", help="TOML experiment file (with an optional [sweep] table) or a folder of them")
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config key with a TOML value, e.g. --set epochs=100 --set 'architecture=[10,7]'",
     )
-    run.add_argument("--output", "-o", help="results file (default: results/<name>.nc)")
+    run.add_argument("--output", "-o", help="results file (default: results/<name>.nc); for a sweep or a "
+                     "folder, the output folder (default: results/<name>/)")
     run.add_argument("--data-dir", help="folder of downloaded datasets (default: $IBSIM_DATA_DIR or ~/.cache/ibsim/data)")
     run.add_argument("--no-plots", action="store_true", help="do not draw the config's plots")
+    _add_parallel(run)
     _add_common(run)
 
     estimate = commands.add_parser(
@@ -49,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="set an estimator parameter, e.g. --set variance=0.01",
     )
     estimate.add_argument("--output", "-o", help="write the extended file here (default: replace RESULTS)")
+    _add_parallel(estimate)
     _add_common(estimate)
 
     plot = commands.add_parser("plot", help="draw a plot of a results file")
@@ -60,41 +72,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_output(name: str) -> Path:
-    return Path("results") / f"{name}.nc"
-
-
 def plot_path(results_path: Path, kind: str, suffix: str = ".png") -> Path:
     """Where a plot of a results file goes by default: ``<stem>_<kind>.png`` beside it."""
     return results_path.with_name(f"{results_path.stem}_{kind}{suffix}")
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from ibsim.experiment import Experiment
-    from ibsim.plots import make_plot
+def output_paths(source: Path, configs: list, output: str | None) -> list[Path]:
+    """One results file per experiment: ``--output`` (or results/<name>.nc) for a
+    single experiment, ``<folder>/<experiment name>.nc`` for several."""
+    if len(configs) == 1 and not source.is_dir():
+        return [Path(output) if output else Path("results") / f"{configs[0].name}.nc"]
+    folder = Path(output) if output else Path("results") / source.stem
+    return [folder / f"{config.name}.nc" for config in configs]
 
-    experiment = Experiment.from_toml(args.config, args.overrides)
-    config = experiment.config
-    output = Path(args.output) if args.output else _default_output(config.name)
+
+def command_run(args: argparse.Namespace) -> int:
+    from ibsim.config.sweep import load_configs
+    from ibsim.pipeline.runner import run_experiments
+    from ibsim.plots import make_plot
+    from ibsim.results import Results
+
+    source = Path(args.config)
+    configs = load_configs(source, args.overrides)
+    outputs = output_paths(source, configs, args.output)
     start = time.perf_counter()
     if not args.quiet:
-        runs = config.runs if config.runs is not None else range(config.n_runs)
-        print(
-            f"ibsim: {config.name}: {len(list(runs))} run(s) x {config.epochs} epochs on {config.dataset}, "
-            f"estimators {', '.join(config.estimator)}",
-            file=sys.stderr,
-        )
-    results = experiment.run(output, data_dir=args.data_dir, quiet=args.quiet)
+        for config in configs:
+            runs = config.runs if config.runs is not None else range(config.n_runs)
+            print(
+                f"ibsim: {config.name}: {len(list(runs))} run(s) x {config.epochs} epochs on {config.dataset}, "
+                f"estimators {', '.join(config.estimator)}",
+                file=sys.stderr,
+            )
+    written = run_experiments(configs, outputs, data_dir=args.data_dir, backend=args.backend, jobs=args.jobs,
+                              quiet=args.quiet)
+    if not written:  # an MPI rank other than 0: rank 0 reports
+        return 0
     elapsed = time.perf_counter() - start
-    written = [str(output)]
+    plots = []
     if not args.no_plots:
-        for kind in config.plots:
-            plot = make_plot(kind)
-            path = plot_path(output, kind, plot.suffix)
-            plot.draw(results, path)
-            written.append(str(path))
-    results.close()
-    print(f"ibsim: wrote {', '.join(written)} in {elapsed:.1f} s", file=sys.stderr)
+        for config, path in zip(configs, written):
+            with Results.open(path) as results:
+                for kind in config.plots:
+                    plot = make_plot(kind)
+                    target = plot_path(path, kind, plot.suffix)
+                    plot.draw(results, target)
+                    plots.append(target)
+    shown = [str(p) for p in written] if len(written) <= 3 else [f"{len(written)} results files in {written[0].parent}"]
+    if plots:
+        shown.append(f"{len(plots)} plot(s)" if len(plots) > 3 else ", ".join(str(p) for p in plots))
+    print(f"ibsim: wrote {', '.join(shown)} in {elapsed:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -107,7 +134,7 @@ def command_estimate(args: argparse.Namespace) -> int:
     params.update(parse_overrides(args.overrides))
     spec = format_spec(name, params)
     start = time.perf_counter()
-    path = estimate_file(args.results, spec, args.output, quiet=args.quiet)
+    path = estimate_file(args.results, spec, args.output, backend=args.backend, jobs=args.jobs, quiet=args.quiet)
     print(f"ibsim: estimated {spec} into {path} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 

@@ -155,7 +155,7 @@ class Experiment:
         output: str | Path | None = None,
         *,
         data_dir: str | Path | None = None,
-        backend: str = "serial",
+        backend: str = "auto",
         jobs: int | None = None,
         quiet: bool = True,
         resume: bool = False,
@@ -167,7 +167,8 @@ class Experiment:
                 temporary file and returned in memory.
             data_dir: Folder of downloaded datasets (default: ``IBSIM_DATA_DIR`` or
                 the user cache).
-            backend: "serial", "joblib" or "mpi".
+            backend: "auto" (MPI under an MPI launcher, joblib with ``jobs`` > 1,
+                else serial), "serial", "joblib" or "mpi".
             jobs: Workers of the joblib backend (default: all cores).
             quiet: Hide progress bars.
             resume: Continue an interrupted run of the same config and output.

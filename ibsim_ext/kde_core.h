@@ -20,6 +20,10 @@
  *    own weight;
  *  - pairs are visited once (the sums are symmetric), tile by tile, in memory
  *    O(N d + threads N), never the N x N matrix;
+ *  - each pair of tiles sums in a fixed order, and its partial sums go into
+ *    128-bit fixed-point accumulators (a 2^-64 grid: far finer than an ulp of a
+ *    sum >= 1), whose addition is associative: the result is the same bits for
+ *    any number of threads and any schedule;
  *  - exp is a branch-free polynomial (Cody-Waite reduction, degree 13) that
  *    vectorises; accurate to ~1 ulp on [-60, 0].
  */
@@ -178,11 +182,17 @@ static void kd_split(const float *t, int64_t d, const int64_t *rep, int64_t *idx
 
 /* ------------------------------------------------------------ kernel */
 
+typedef unsigned __int128 kd_fixed;
+#define KD_FIXED_ONE 18446744073709551616.0 /* 2^64 */
+
+static inline kd_fixed kd_to_fixed(double value) { return (kd_fixed)(value * KD_FIXED_ONE); }
+static inline double kd_from_fixed(kd_fixed value) { return (double)value / KD_FIXED_ONE; }
+
 /* Pair sums of tile I against tile J (I <= J). Adds to acc (per centre, split
  * by the other centre's label: row sums for I go to acc[label(J)], column sums
  * for J to acc[label(I)]). acc is (n_labels, m). */
 IB_CLONES static void kd_tile_pair(const kd_centres *c, int64_t ti, int64_t tj, double scale, double cut,
-                                   double *restrict acc) {
+                                   kd_fixed *restrict acc) {
     const int64_t i0 = c->tile_start[ti], i1 = c->tile_start[ti + 1];
     const int64_t j0 = c->tile_start[tj], j1 = c->tile_start[tj + 1];
     const int64_t m = c->m, d = c->d;
@@ -190,8 +200,8 @@ IB_CLONES static void kd_tile_pair(const kd_centres *c, int64_t ti, int64_t tj, 
     const double *restrict w = c->w;
     double dist[KD_TILE], col[KD_TILE];
     const int64_t yi = c->label[i0], yj = c->label[j0];
-    double *restrict row_out = acc + yj * m;
-    double *restrict col_out = acc + yi * m;
+    kd_fixed *restrict row_out = acc + yj * m;
+    kd_fixed *restrict col_out = acc + yi * m;
     for (int64_t v = j0; v < j1; v++) col[v - j0] = 0.0;
     for (int64_t u = i0; u < i1; u++) {
         const int64_t start = ti == tj ? u + 1 : j0; /* each unordered pair once */
@@ -216,9 +226,9 @@ IB_CLONES static void kd_tile_pair(const kd_centres *c, int64_t ti, int64_t tj, 
             row += w[start + k] * e;
             colp[k] += wu * e;
         }
-        row_out[u] += row;
+        row_out[u] += kd_to_fixed(row);
     }
-    for (int64_t v = j0; v < j1; v++) col_out[v] += col[v - j0];
+    for (int64_t v = j0; v < j1; v++) col_out[v] += kd_to_fixed(col[v - j0]);
 }
 
 static double kd_box_distance(const kd_centres *c, int64_t ti, int64_t tj) {
@@ -250,7 +260,7 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
     float *key = malloc((size_t)n * sizeof(float));
     int64_t *count = calloc((size_t)n_labels + 1, sizeof(int64_t));
     kd_centres c = {0};
-    double *acc = NULL;
+    kd_fixed *acc = NULL;
     kd_pair *pairs = NULL;
     if (!rep || !weight || !table || !idx || !key || !count) goto done;
 
@@ -314,17 +324,17 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
             if (scale * kd_box_distance(&c, a, b) <= cut) pairs[n_pairs++] = (kd_pair){a, b};
 
     const int64_t width = n_labels * m;
-    acc = calloc((size_t)(width * n_threads), sizeof(double));
+    acc = calloc((size_t)(width * n_threads), sizeof(kd_fixed));
     if (!acc) goto done;
-    for (int64_t p = 0; p < m; p++) acc[c.label[p] * m + p] = c.w[p]; /* each centre's own weight */
+    for (int64_t p = 0; p < m; p++) acc[c.label[p] * m + p] = kd_to_fixed(c.w[p]); /* its own weight */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads)
 #endif
     for (int64_t k = 0; k < n_pairs; k++) {
 #ifdef _OPENMP
-        double *mine = acc + (int64_t)omp_get_thread_num() * width;
+        kd_fixed *mine = acc + (int64_t)omp_get_thread_num() * width;
 #else
-        double *mine = acc;
+        kd_fixed *mine = acc;
 #endif
         kd_tile_pair(&c, pairs[k].a, pairs[k].b, scale, cut, mine);
     }
@@ -332,10 +342,10 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
         for (int64_t i = 0; i < width; i++) acc[i] += acc[th * width + i];
     double a_sum = 0.0, b_sum = 0.0;
     for (int64_t p = 0; p < m; p++) {
-        double total = 0.0;
+        kd_fixed total = 0;
         for (int64_t y = 0; y < n_labels; y++) total += acc[y * m + p];
-        a_sum += c.w[p] * log(total);
-        b_sum += c.w[p] * log(acc[c.label[p] * m + p]);
+        a_sum += c.w[p] * log(kd_from_fixed(total));
+        b_sum += c.w[p] * log(kd_from_fixed(acc[c.label[p] * m + p]));
     }
     out[0] = a_sum / (double)n;
     out[1] = b_sum / (double)n;

@@ -104,7 +104,7 @@ class Config(Mapping[str, Any]):
                 if key in TABLES:
                     raise ConfigError(
                         f"a [{key}] table describes several experiments; run the file with "
-                        f"`ibsim run`, or load it with ibsim.config.load_configs{suffix}"
+                        f"`ibsim run`, or load them with ibsim.config.load_configs{suffix}"
                     )
                 raise ConfigError(f"unknown config key '{key}'.{hint}{suffix}")
         values: dict[str, Any] = {}

@@ -6,7 +6,8 @@ broadcast-multiply-reduce ``sum_i h[b, i, r] W[i, o, r]`` compiled by XLA. With
 the run axis last, each run's arithmetic is the same whatever the group size,
 so a run's numbers depend only on (seed, run index): run 2 of a group of 3 is
 bit for bit run 2 trained alone (tested). One epoch is one compiled call (a
-``while`` loop over the mini-batches), so Python costs nothing per step.
+``while`` loop over the mini-batches), so Python costs nothing per step, and
+the compiled programs are shared by every ensemble of the same shape.
 
 Each run has its own initialisation and its own batch order, drawn from its own
 streams (:mod:`ibsim.seeding`). Optimizers follow Keras' formulas (Adam with
@@ -70,6 +71,125 @@ class EnsembleState:
     rng_states: list[dict]
 
 
+@dataclass(frozen=True)
+class Signature:
+    """What fixes the compiled programs of an ensemble: shapes and constants."""
+
+    widths: tuple[int, ...]
+    activation: str
+    optimizer: str
+    learning_rate: float
+    max_norm: float
+    n_runs: int
+
+
+class Program:
+    """The XLA-compiled functions for one :class:`Signature`.
+
+    They take the ensemble's variables as arguments, so every ensemble of the
+    same shape (the groups of an experiment, the points of a sweep) shares one
+    compilation per process.
+    """
+
+    def __init__(self, signature: Signature, tf) -> None:
+        self.sig, self._tf = signature, tf
+        self.n_layers = len(signature.widths) - 1
+        self._hidden = tf_activation(signature.activation)
+        self._epochs: dict[tuple[int, int], object] = {}
+        self.forward = tf.function(self._forward_all, jit_compile=True, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ model
+    def _dense(self, h, params, layer: int):
+        tf = self._tf
+        kernel, bias = params[layer], params[self.n_layers + layer]
+        if self.sig.widths[layer] * self.sig.widths[layer + 1] <= FUSED_LAYER_LIMIT:
+            z = tf.reduce_sum(h[:, :, None, :] * kernel[None], axis=1)
+        else:
+            z = tf.einsum("bir,ior->bor", h, kernel)
+        return z + bias
+
+    def _logits_and_hidden(self, params, x):
+        """Forward pass of a batch ``x`` (samples, features, R)."""
+        hidden = []
+        h = x
+        for layer in range(self.n_layers - 1):
+            h = self._hidden(self._dense(h, params, layer))
+            hidden.append(h)
+        return self._dense(h, params, self.n_layers - 1), hidden
+
+    def _forward_all(self, params, x):
+        """All layers' activations for shared inputs ``x`` (samples, features),
+        each as (R, samples, width); the read-out as softmax probabilities."""
+        tf = self._tf
+        xr = tf.broadcast_to(x[:, :, None], tf.concat([tf.shape(x), [self.sig.n_runs]], axis=0))
+        logits, hidden = self._logits_and_hidden(params, xr)
+        outputs = hidden + [tf.nn.softmax(logits, axis=1)]
+        return [tf.transpose(o, [2, 0, 1]) for o in outputs]
+
+    # --------------------------------------------------------------- training
+    def _apply(self, params, slots, steps, active, grads) -> None:
+        tf = self._tf
+        sig = self.sig
+        steps.assign_add(1)
+        # Frozen runs keep their parameters through a 0/1 factor on the update.
+        # (tf.where would do it too, but it changes XLA's fusion so that a run's
+        # arithmetic then depends on the group size; 1.0 * u is exactly u.)
+        scale = tf.cast(active, tf.float32)
+        if sig.optimizer == "adam":
+            t = tf.cast(steps, tf.float32)
+            alpha = sig.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
+        for k, (param, grad) in enumerate(zip(params, grads)):
+            if sig.optimizer == "adam":
+                m, v = slots[2 * k], slots[2 * k + 1]
+                m.assign_add((grad - m) * (1.0 - ADAM_BETA_1))
+                v.assign_add((tf.square(grad) - v) * (1.0 - ADAM_BETA_2))
+                update = m * alpha / (tf.sqrt(v) + ADAM_EPSILON)
+            else:
+                update = sig.learning_rate * grad
+            new = param - scale * update
+            if sig.max_norm and k < self.n_layers:
+                norms = tf.sqrt(tf.reduce_sum(tf.square(new), axis=0, keepdims=True))
+                desired = tf.clip_by_value(norms, 0.0, float(sig.max_norm))
+                # blend so that frozen runs skip the renormalisation too
+                new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
+            param.assign(new)
+
+    def _step(self, params, slots, steps, active, x, y, idx) -> None:
+        """One optimizer step on the batch ``idx`` (batch, R) of each run."""
+        tf = self._tf
+        xb = tf.transpose(tf.gather(x, idx), [0, 2, 1])  # (batch, features, R)
+        yb = tf.transpose(tf.gather(y, idx), [0, 2, 1])
+        with tf.GradientTape() as tape:
+            logits, _ = self._logits_and_hidden(params, xb)
+            per_run = -tf.reduce_sum(yb * tf.nn.log_softmax(logits, axis=1), axis=[0, 1])
+            # Summing the runs' mean losses keeps each run's gradient its own.
+            loss = tf.reduce_sum(per_run) / tf.cast(tf.shape(xb)[0], tf.float32)
+        self._apply(params, slots, steps, active, tape.gradient(loss, params))
+
+    def epoch(self, n_train: int, batch_size: int):
+        """The compiled epoch for ``n_train`` samples in batches of ``batch_size``."""
+        key = (n_train, batch_size)
+        if key not in self._epochs:
+            tf = self._tf
+            n_full, rest = divmod(n_train, batch_size)
+            n_runs = self.sig.n_runs
+
+            def epoch(params, slots, steps, active, x, y, perm):
+                for s in tf.range(n_full):
+                    self._step(params, slots, steps, active, x, y,
+                               tf.slice(perm, [s * batch_size, 0], [batch_size, n_runs]))
+                if rest:
+                    self._step(params, slots, steps, active, x, y, perm[n_full * batch_size :])
+                return steps
+
+            self._epochs[key] = tf.function(epoch, jit_compile=True)
+        return self._epochs[key]
+
+
+#: Compiled programs of this process, by signature.
+_PROGRAMS: dict[Signature, Program] = {}
+
+
 class Ensemble:
     """The runs ``runs`` of ``network`` on data with ``input_dim`` features and
     ``n_classes`` classes.
@@ -93,9 +213,13 @@ class Ensemble:
         self.n_runs = len(self.runs)
         self.widths = [input_dim] + list(network.architecture) + [n_classes]
         self.n_layers = len(self.widths) - 1
-        self._hidden = tf_activation(network.activation_fn)
         if network.model == "feedforward_batchnorm":
             raise NotImplementedError("feedforward_batchnorm is not available yet")
+        signature = Signature(tuple(self.widths), network.activation_fn, network.optimizer,
+                              float(network.learning_rate), float(network.max_norm_weights or 0.0), self.n_runs)
+        if signature not in _PROGRAMS:
+            _PROGRAMS[signature] = Program(signature, tf)
+        self.program = _PROGRAMS[signature]
 
         init_rngs = [run_rng(seed, r, "init") for r in self.runs]
         self._order_rngs = [run_rng(seed, r, "batches") for r in self.runs]
@@ -105,99 +229,10 @@ class Ensemble:
             kernels.append(np.stack(per_run, axis=-1).astype(np.float32))
             biases.append(np.full((fan_out, self.n_runs), network.initial_bias, dtype=np.float32))
         self.params = [tf.Variable(v) for v in kernels + biases]
-        self._kernels = self.params[: self.n_layers]
-        self._biases = self.params[self.n_layers :]
         n_slots = 2 if network.optimizer == "adam" else 0
         self.slots = [tf.Variable(tf.zeros_like(p)) for p in self.params for _ in range(n_slots)]
         self.steps = tf.Variable(0, dtype=tf.int64)
         self.active = tf.Variable(np.ones(self.n_runs, dtype=bool))
-        self._train_fns: dict[tuple[int, int], object] = {}
-        self._forward_fn = tf.function(self._forward_all, jit_compile=True, reduce_retracing=True)
-
-    # ------------------------------------------------------------------ model
-    def _dense(self, h, layer: int):
-        tf = self._tf
-        kernel, bias = self._kernels[layer], self._biases[layer]
-        if self.widths[layer] * self.widths[layer + 1] <= FUSED_LAYER_LIMIT:
-            z = tf.reduce_sum(h[:, :, None, :] * kernel[None], axis=1)
-        else:
-            z = tf.einsum("bir,ior->bor", h, kernel)
-        return z + bias
-
-    def _logits_and_hidden(self, x):
-        """Forward pass of a batch ``x`` (samples, features, R)."""
-        hidden = []
-        h = x
-        for layer in range(self.n_layers - 1):
-            h = self._hidden(self._dense(h, layer))
-            hidden.append(h)
-        return self._dense(h, self.n_layers - 1), hidden
-
-    def _forward_all(self, x):
-        """All layers' activations for shared inputs ``x`` (samples, features),
-        each as (R, samples, width); the read-out as softmax probabilities."""
-        tf = self._tf
-        xr = tf.broadcast_to(x[:, :, None], tf.concat([tf.shape(x), [self.n_runs]], axis=0))
-        logits, hidden = self._logits_and_hidden(xr)
-        outputs = hidden + [tf.nn.softmax(logits, axis=1)]
-        return [tf.transpose(o, [2, 0, 1]) for o in outputs]
-
-    # --------------------------------------------------------------- training
-    def _apply(self, grads) -> None:
-        tf = self._tf
-        net = self.network
-        self.steps.assign_add(1)
-        # Frozen runs keep their parameters through a 0/1 factor on the update.
-        # (tf.where would do it too, but it changes XLA's fusion so that a run's
-        # arithmetic then depends on the group size; 1.0 * u is exactly u.)
-        scale = tf.cast(self.active, tf.float32)
-        if net.optimizer == "adam":
-            t = tf.cast(self.steps, tf.float32)
-            alpha = net.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
-        for k, (param, grad) in enumerate(zip(self.params, grads)):
-            if net.optimizer == "adam":
-                m, v = self.slots[2 * k], self.slots[2 * k + 1]
-                m.assign_add((grad - m) * (1.0 - ADAM_BETA_1))
-                v.assign_add((tf.square(grad) - v) * (1.0 - ADAM_BETA_2))
-                update = m * alpha / (tf.sqrt(v) + ADAM_EPSILON)
-            else:
-                update = net.learning_rate * grad
-            new = param - scale * update
-            if net.max_norm_weights and k < self.n_layers:
-                norms = tf.sqrt(tf.reduce_sum(tf.square(new), axis=0, keepdims=True))
-                desired = tf.clip_by_value(norms, 0.0, float(net.max_norm_weights))
-                # blend so that frozen runs skip the renormalisation too
-                new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
-            param.assign(new)
-
-    def _step(self, x, y, idx) -> None:
-        """One optimizer step on the batch ``idx`` (batch, R) of each run."""
-        tf = self._tf
-        xb = tf.transpose(tf.gather(x, idx), [0, 2, 1])  # (batch, features, R)
-        yb = tf.transpose(tf.gather(y, idx), [0, 2, 1])
-        with tf.GradientTape() as tape:
-            logits, _ = self._logits_and_hidden(xb)
-            per_run = -tf.reduce_sum(yb * tf.nn.log_softmax(logits, axis=1), axis=[0, 1])
-            # Summing the runs' mean losses keeps each run's gradient its own.
-            loss = tf.reduce_sum(per_run) / tf.cast(tf.shape(xb)[0], tf.float32)
-        self._apply(tape.gradient(loss, self.params))
-
-    def _train_fn(self, n_train: int, batch_size: int):
-        key = (n_train, batch_size)
-        if key not in self._train_fns:
-            tf = self._tf
-            n_full, rest = divmod(n_train, batch_size)
-            n_runs = self.n_runs
-
-            def epoch(x, y, perm):
-                for s in tf.range(n_full):
-                    self._step(x, y, tf.slice(perm, [s * batch_size, 0], [batch_size, n_runs]))
-                if rest:
-                    self._step(x, y, perm[n_full * batch_size :])
-                return self.steps
-
-            self._train_fns[key] = tf.function(epoch, jit_compile=True)
-        return self._train_fns[key]
 
     def batch_orders(self, n_train: int) -> np.ndarray:
         """Next epoch's sample order of every run: (n_train, R) int32."""
@@ -207,7 +242,8 @@ class Ensemble:
         """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``."""
         n_train = int(x.shape[0])
         perm = self.batch_orders(n_train)
-        self._train_fn(n_train, self.network.batch_size)(x, y, self._tf.constant(perm))
+        epoch = self.program.epoch(n_train, self.network.batch_size)
+        epoch(self.params, self.slots, self.steps, self.active, x, y, self._tf.constant(perm))
 
     # -------------------------------------------------------------- recording
     def record(self, x: np.ndarray) -> list[np.ndarray]:
@@ -218,7 +254,7 @@ class Ensemble:
         chunk = max(1, min(n, RECORD_CHUNK_FLOATS // max(1, widest * self.n_runs)))
         parts: list[list[np.ndarray]] = []
         for start in range(0, n, chunk):
-            outputs = self._forward_fn(self._tf.constant(x[start : start + chunk]))
+            outputs = self.program.forward(self.params, self._tf.constant(x[start : start + chunk]))
             parts.append([np.asarray(o) for o in outputs])  # a view: .numpy() would copy
         if len(parts) == 1:
             return parts[0]

@@ -1,7 +1,10 @@
 """The backend interface: map a task over work units, results in unit order."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence, TypeVar
+
+from ibsim.errors import IbsimError, RunFailedError
 
 T = TypeVar("T")
 
@@ -19,7 +22,11 @@ class Backend:
 
     def map(self, task: Callable[[Any, Any], T], context: Any, units: Sequence[Any], desc: str = "",
             quiet: bool = True) -> list[T]:
-        """``[task(context, unit) for unit in units]``, possibly in parallel."""
+        """``[task(context, unit) for unit in units]``, possibly in parallel.
+
+        On every process the call returns once all units are done; only the root
+        gets the results (the others get a list of None).
+        """
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -28,3 +35,42 @@ class Backend:
 
     def close(self) -> None:
         """Release workers."""
+
+
+#: Fault injection for the failure tests: a unit whose description contains
+#: this variable's value raises instead of running (see docs/reliability.md).
+FAIL_UNIT_VARIABLE = "IBSIM_FAIL_UNIT"
+
+
+def injected_failure() -> str | None:
+    """The fault-injection pattern of this process (read where the run starts:
+    reused worker processes may predate the variable)."""
+    return os.environ.get(FAIL_UNIT_VARIABLE) or None
+
+
+def run_unit(task: Callable[[Any, Any], T], context: Any, unit: Any, where: str,
+             inject: str | None = None) -> T:
+    """Run one unit; a failure becomes a :class:`RunFailedError` naming the unit and the worker."""
+    try:
+        inject = inject or injected_failure()
+        if inject and inject in str(unit):
+            raise RuntimeError(f"injected failure ({FAIL_UNIT_VARIABLE}={inject})")
+        return task(context, unit)
+    except (KeyboardInterrupt, RunFailedError):
+        raise
+    except IbsimError as error:
+        raise RunFailedError(f"{where} failed on {unit}: {error}") from error
+    except Exception as error:  # noqa: BLE001 - name the unit whatever went wrong
+        raise RunFailedError(f"{where} failed on {unit}: {type(error).__name__}: {error}") from error
+
+
+def balanced_owners(costs: Sequence[float], workers: int) -> list[int]:
+    """A deterministic assignment of units to workers: the costliest unit first to
+    the least-loaded worker (ties to the lower index), so no worker waits long."""
+    load = [0.0] * workers
+    owners = [0] * len(costs)
+    for index in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        worker = min(range(workers), key=lambda w: (load[w], w))
+        owners[index] = worker
+        load[worker] += costs[index]
+    return owners

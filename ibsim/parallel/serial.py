@@ -5,7 +5,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
-from ibsim.parallel.base import Backend
+from ibsim.parallel.base import Backend, run_unit
 from ibsim.threads import worker_threads
 
 T = TypeVar("T")
@@ -22,4 +22,5 @@ class SerialBackend(Backend):
     def map(self, task: Callable[[Any, Any], T], context: Any, units: Sequence[Any], desc: str = "",
             quiet: bool = True) -> list[T]:
         show = not quiet and len(units) > 1
-        return [task(context, unit) for unit in tqdm(units, desc=desc, disable=not show, leave=False)]
+        return [run_unit(task, context, unit, "this process")
+                for unit in tqdm(units, desc=desc, disable=not show, leave=False)]

@@ -127,6 +127,20 @@ class PartStore:
     def is_done(self, group: int) -> bool:
         return self._summary_path(group).is_file()
 
+    def _estimate_path(self, unit_index: int) -> Path:
+        return self.root / "estimates" / f"unit_{unit_index:06d}.npy"
+
+    def write_estimate(self, unit_index: int, values: np.ndarray) -> None:
+        """Store a deferred estimation unit's result (atomically)."""
+        path = self._estimate_path(unit_index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, values)
+        os.replace(tmp, path)
+
+    def read_estimate(self, unit_index: int) -> np.ndarray:
+        return np.load(self._estimate_path(unit_index))
+
     def remove(self) -> None:
         """Delete the whole part folder."""
         shutil.rmtree(self.root, ignore_errors=True)

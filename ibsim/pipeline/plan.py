@@ -14,16 +14,38 @@ class Group:
 
     index: int
     runs: tuple[int, ...]
+    cost: float = 1.0
+
+    def __str__(self) -> str:
+        runs = f"runs {self.runs[0]}-{self.runs[-1]}" if len(self.runs) > 1 else f"run {self.runs[0]}"
+        return f"training group {self.index} ({runs})"
 
 
 @dataclass(frozen=True)
 class EstimationUnit:
-    """One estimator over one group's runs and a slice of the recorded epochs."""
+    """One estimator over one group's runs and a slice of the recorded epochs;
+    ``index`` numbers the unit within its experiment."""
 
     estimator: int
     group: int
     epoch_start: int
     epoch_stop: int
+    cost: float = 1.0
+    index: int = 0
+
+    def __str__(self) -> str:
+        return (f"estimation unit (estimator {self.estimator}, group {self.group}, "
+                f"recorded epochs {self.epoch_start}-{self.epoch_stop - 1})")
+
+
+@dataclass(frozen=True)
+class AssemblyUnit:
+    """Writing one experiment's results file."""
+
+    cost: float = 1.0
+
+    def __str__(self) -> str:
+        return "writing the results file"
 
 
 @dataclass(frozen=True)
@@ -61,7 +83,11 @@ def make_plan(config: Config, epochs_per_unit: int | None = None) -> Plan:
 
     runs = list(config.runs) if config.runs is not None else list(range(config.n_runs))
     size = config.group_size
-    groups = tuple(Group(i, tuple(runs[k : k + size])) for i, k in enumerate(range(0, len(runs), size)))
+    weights = sum(a * b for a, b in zip(config.architecture[:-1], config.architecture[1:])) + sum(config.architecture)
+    groups = tuple(
+        Group(i, tuple(runs[k : k + size]), cost=min(size, len(runs) - k) * config.epochs * weights)
+        for i, k in enumerate(range(0, len(runs), size))
+    )
     recorder = Recorder(**{k: config[k] for k in Recorder.PARAMS})
     epochs = recorder.epochs(config.epochs)
     inline, deferred = [], []
@@ -69,11 +95,12 @@ def make_plan(config: Config, epochs_per_unit: int | None = None) -> Plan:
         can_inline = make_estimator(spec).range_scope in (None, "block")
         (inline if config.inline_estimation and can_inline else deferred).append(index)
     step = epochs_per_unit or len(epochs)
+    spans = [(e, g, start) for e in deferred for g in groups for start in range(0, len(epochs), step)]
     units = tuple(
-        EstimationUnit(e, g.index, start, min(start + step, len(epochs)))
-        for e in deferred
-        for g in groups
-        for start in range(0, len(epochs), step)
+        EstimationUnit(e, g.index, start, min(start + step, len(epochs)),
+                       cost=len(g.runs) * (min(start + step, len(epochs)) - start) * sum(config.architecture),
+                       index=k)
+        for k, (e, g, start) in enumerate(spans)
     )
     needs_parts = bool(config.save_activations or deferred)
     return Plan(groups, epochs, units, tuple(inline), tuple(deferred), needs_parts)

@@ -40,6 +40,9 @@ class FileUnit:
     run_position: int
     layer: int
 
+    def __str__(self) -> str:
+        return f"run position {self.run_position}, layer {self.layer + 1}"
+
 
 def stored_samples(ds) -> Samples:
     """The labels and input groups stored in a results file."""
@@ -96,7 +99,7 @@ def estimate_file(
     path: str | Path,
     estimator: str | Estimator,
     output: str | Path | None = None,
-    backend: str = "serial",
+    backend: str = "auto",
     jobs: int | None = None,
     quiet: bool = True,
 ) -> Path:
@@ -106,7 +109,7 @@ def estimate_file(
         path: The results file (must hold activation cubes).
         estimator: An estimator spec (``"kde_upper(variance=0.01)"``) or instance.
         output: Write the extended file here instead of replacing ``path``.
-        backend: "serial", "joblib" or "mpi" (units are (run, layer) pairs).
+        backend: "auto", "serial", "joblib" or "mpi" (units are (run, layer) pairs).
         jobs: Workers of the joblib backend.
         quiet: Hide the progress bar.
 
@@ -122,6 +125,7 @@ def estimate_file(
         pieces = runner.map(estimate_file_unit, FileContext(str(path), spec), units, desc="estimating",
                             quiet=quiet)
         if not runner.is_root:
+            runner.comm.Barrier()  # the others wait until rank 0 has written the file
             return Path(output or path)
         with netCDF4.Dataset(path) as nc:
             n_epochs = len(nc.dimensions["epoch"])
@@ -130,6 +134,8 @@ def estimate_file(
             values[unit.run_position, :, unit.layer] = piece
         target = Path(output) if output else path
         _write_estimate(path, target, spec, values)
+        if runner.name == "mpi":
+            runner.comm.Barrier()
         return target
     finally:
         runner.close()

@@ -1,0 +1,47 @@
+"""The joblib backend: worker processes on this machine (loky)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence, TypeVar
+
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from ibsim.parallel.base import Backend, injected_failure, run_unit
+from ibsim.threads import available_cores, set_worker_threads
+
+T = TypeVar("T")
+
+
+def _in_worker(task: Callable[[Any, Any], T], context: Any, unit: Any, threads: int, inject: str | None) -> T:
+    set_worker_threads(threads)  # before TensorFlow or OpenMP start their pools
+    return run_unit(task, context, unit, f"worker {os.getpid()}", inject)
+
+
+class JoblibBackend(Backend):
+    """Runs units in ``jobs`` worker processes, each with its share of the cores.
+
+    Args:
+        jobs: Number of workers (default: all cores).
+    """
+
+    name = "joblib"
+
+    def __init__(self, jobs: int | None = None) -> None:
+        cores = available_cores()
+        self.jobs = max(1, int(jobs or cores))
+        self.threads = max(1, cores // self.jobs)
+
+    def map(self, task: Callable[[Any, Any], T], context: Any, units: Sequence[Any], desc: str = "",
+            quiet: bool = True) -> list[T]:
+        if not units:
+            return []
+        parallel = Parallel(n_jobs=self.jobs, backend="loky", inner_max_num_threads=self.threads,
+                            return_as="generator")
+        inject = injected_failure()
+        calls = (delayed(_in_worker)(task, context, unit, self.threads, inject) for unit in units)
+        return list(tqdm(parallel(calls), total=len(units), desc=desc, disable=quiet or len(units) < 2,
+                         leave=False))
+
+    def describe(self) -> str:
+        return f"joblib ({self.jobs} workers x {self.threads} threads)"
