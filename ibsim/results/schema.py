@@ -19,6 +19,16 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
     "accuracy": {"long_name": "classification accuracy", "units": "1"},
     "activation_min": {"long_name": "smallest activation of the layer", "units": "1"},
     "activation_max": {"long_name": "largest activation of the layer", "units": "1"},
+    "grad_mean": {"long_name": "norm of the mean gradient",
+                  "description": "Frobenius norm of the mean over the epoch's mini-batches of dLoss/dW of the "
+                                 "layer's weight matrix (the epoch ending at this one)", "units": "1"},
+    "grad_std": {"long_name": "norm of the gradient's standard deviation",
+                 "description": "Frobenius norm of the standard deviation over the epoch's mini-batches of "
+                                "dLoss/dW of the layer's weight matrix", "units": "1"},
+    "grad_snr": {"long_name": "gradient signal-to-noise ratio", "description": "grad_mean / grad_std",
+                 "units": "1"},
+    "weight_norm": {"long_name": "norm of the weights", "description": "Frobenius norm of the layer's weight "
+                    "matrix at the recorded epoch", "units": "1"},
     "run_status": {"long_name": "how the run ended"},
     "stop_epoch": {"long_name": "last epoch the run was trained and recorded", "units": "epochs"},
     "y": {"long_name": "class label of the sample"},
