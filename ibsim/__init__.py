@@ -9,6 +9,7 @@ I(X;T) and I(T;Y) with compiled estimators::
 
 TensorFlow is imported only when training starts.
 """
+from ibsim.catalog import Catalog
 from ibsim.config import Config
 from ibsim.errors import (
     ConfigError,
@@ -30,6 +31,7 @@ def open_results(path) -> Results:
 
 
 __all__ = [
+    "Catalog",
     "Config",
     "ConfigError",
     "DataError",

@@ -1,4 +1,4 @@
-"""The command line: ``ibsim run | estimate | plot`` (also ``python -m ibsim``).
+"""The command line: ``ibsim run | estimate | plot | ls | tensorboard`` (also ``python -m ibsim``).
 
 Errors a user can cause print one line and exit with status 2; the traceback
 appears with ``--debug`` or ``IBSIM_FULL_ERROR=1``.
@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--output", "-o", help="write the extended file here (default: replace RESULTS)")
     _add_parallel(estimate)
     _add_common(estimate)
+
+    board = commands.add_parser(
+        "tensorboard", help="export a run's layer activations for TensorBoard's embedding projector"
+    )
+    board.add_argument("results", help="results file (.nc) with activation cubes")
+    board.add_argument("--log-dir", required=True, help="TensorBoard log folder to write")
+    board.add_argument("--run", type=int, default=0, help="position of the run in the file (default 0)")
+    board.add_argument("--every", type=int, default=1, help="export every N-th recorded epoch (default 1)")
+    board.add_argument("--layers", help="comma-separated 1-based layers (default: all)")
+    _add_common(board)
+
+    from ibsim.catalog.cli import add_ls_command
+
+    add_ls_command(commands)
 
     plot = commands.add_parser("plot", help="draw a plot of a results file")
     plot.add_argument("results", help="results file (.nc)")
@@ -139,6 +153,17 @@ def command_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_tensorboard(args: argparse.Namespace) -> int:
+    from ibsim.export import export_projector
+    from ibsim.results import Results
+
+    layers = [int(k) for k in args.layers.split(",")] if args.layers else None
+    with Results.open(args.results) as results:
+        config = export_projector(results, args.log_dir, args.run, args.every, layers)
+    print(f"ibsim: wrote {config}; view it with: tensorboard --logdir {args.log_dir}", file=sys.stderr)
+    return 0
+
+
 def command_plot(args: argparse.Namespace) -> int:
     from ibsim.plots import make_plot
     from ibsim.results import Results
@@ -152,7 +177,14 @@ def command_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": command_run, "estimate": command_estimate, "plot": command_plot}
+def command_ls(args: argparse.Namespace) -> int:
+    from ibsim.catalog.cli import command_ls as list_folder
+
+    return list_folder(args)
+
+
+COMMANDS = {"run": command_run, "estimate": command_estimate, "plot": command_plot,
+            "tensorboard": command_tensorboard, "ls": command_ls}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Sequence
 from ibsim.component import Component
 from ibsim.config.config import Config
 from ibsim.errors import ConfigError
-from ibsim.params import AnyOf, Boolean, Constant, Interval, ListOf, Param, Predicate, String
+from ibsim.params import AnyOf, Boolean, Constant, Interval, ListOf, Options, Param, Predicate, String
 
 
 def _plot_names(value: Any) -> list[str]:
@@ -76,6 +76,17 @@ class Experiment:
         "discretization_range": Param(
             AnyOf(Constant(None), Interval(float, 0, None, "neither")), None,
             "the seed's estimator parameter: bin size for binning, noise variance for KDE",
+        ),
+        "early_stopping": Param(
+            AnyOf(Constant(False), Interval(float, 0, 1, "right")), False,
+            "false, or a target accuracy: a run stops (and stops being recorded) at the end of the first "
+            "epoch where its early_stopping_monitor reaches it (the seed's earlystopping_manual)",
+        ),
+        "early_stopping_monitor": Param(
+            Options(["test_accuracy", "training_accuracy"],
+                    aliases={"val_acc": "test_accuracy", "val_accuracy": "test_accuracy", "acc": "training_accuracy",
+                             "accuracy": "training_accuracy"}),
+            "test_accuracy", "the accuracy early_stopping watches (the seed's monitor 'val_acc' is test_accuracy)",
         ),
         "inline_estimation": Param(
             Boolean(), True,

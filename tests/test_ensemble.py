@@ -8,6 +8,7 @@ from ibsim import Experiment, Network, Recorder
 from ibsim.datasets import Harmonics
 from ibsim.networks.activations import NUMPY_ACTIVATIONS
 from ibsim.networks.ensemble import Ensemble
+from tests.lockstep import train_in_lockstep
 
 SMALL = dict(architecture=[6, 4], epochs=6, batch_size=128)
 
@@ -94,17 +95,7 @@ def test_training_follows_keras(optimizer):
     optimizer_cls = keras.optimizers.SGD if optimizer == "sgd" else keras.optimizers.Adam
     model.compile(optimizer_cls(learning_rate=0.05), "categorical_crossentropy")
     model.set_weights(weights)
-    x, y = data.training.X, data.training.Y
-    tf = ensemble._tf
-    for _ in range(2):
-        order = ensemble._order_rngs[0].bit_generator.state
-        ensemble.train_epoch(tf.constant(x), tf.constant(y))
-        replay = np.random.default_rng()
-        replay.bit_generator.state = order
-        permutation = replay.permutation(len(x))
-        for start in range(0, len(x), 500):
-            idx = permutation[start : start + 500]
-            model.train_on_batch(x[idx], y[idx])
+    train_in_lockstep(ensemble, model, data.training.X, data.training.Y, 500, epochs=2)
     ours = ensemble.record(data.full_dataset.X)[-1][0]
     theirs = model.predict(data.full_dataset.X, verbose=0)
     np.testing.assert_allclose(ours, theirs, atol=2e-5)

@@ -14,6 +14,13 @@ streams (:mod:`ibsim.seeding`). Optimizers follow Keras' formulas (Adam with
 ``epsilon = 1e-7``, plain SGD); ``max_norm_weights`` follows Keras' ``MaxNorm``.
 A per-run ``active`` mask freezes runs that stopped (early stopping, divergence)
 without touching the others.
+
+``feedforward_batchnorm`` puts Keras' batch normalisation (momentum 0.99,
+epsilon 1e-3; batch statistics per run in training, moving statistics when
+recording) between each hidden layer's weights and its activation. Epochs that
+end in a recorded epoch run a variant that also accumulates every weight
+matrix's gradient over the mini-batches, for the gradient signal-to-noise
+statistics of ibsgd and the seed's SNR plot.
 """
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
 ADAM_EPSILON = 1e-7
 MAX_NORM_EPSILON = 1e-7
+BN_MOMENTUM = 0.99
+BN_EPSILON = 1e-3
 
 #: Layers with at most this many weights use the fused multiply-reduce; larger
 #: ones a batched matrix product (faster there, but see the module notes).
@@ -62,13 +71,24 @@ def _initial_kernel(rng: np.random.Generator, name: str, fan_in: int, fan_out: i
 @dataclass
 class EnsembleState:
     """Everything needed to continue training a group: parameters, optimizer
-    slots, step count, the active mask and the batch-order generators' states."""
+    slots, batch-norm statistics, step count, the active mask and the
+    batch-order generators' states."""
 
     params: list[np.ndarray]
     slots: list[np.ndarray]
+    moving: list[np.ndarray]
     steps: int
     active: np.ndarray
     rng_states: list[dict]
+
+
+@dataclass
+class GradientStats:
+    """Per layer and run: norms of the mean and of the standard deviation over an
+    epoch's mini-batches of the gradient of the layer's weight matrix."""
+
+    mean: np.ndarray  # (layers, runs)
+    std: np.ndarray  # (layers, runs)
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,7 @@ class Signature:
     optimizer: str
     learning_rate: float
     max_norm: float
+    batchnorm: bool
     n_runs: int
 
 
@@ -88,15 +109,17 @@ class Program:
 
     They take the ensemble's variables as arguments, so every ensemble of the
     same shape (the groups of an experiment, the points of a sweep) shares one
-    compilation per process.
+    compilation per process. Parameters are ordered kernels, biases, then (with
+    batch norm) the hidden layers' gammas and betas.
     """
 
     def __init__(self, signature: Signature, tf) -> None:
         self.sig, self._tf = signature, tf
         self.n_layers = len(signature.widths) - 1
         self._hidden = tf_activation(signature.activation)
-        self._epochs: dict[tuple[int, int], object] = {}
+        self._epochs: dict[tuple[int, int, bool], object] = {}
         self.forward = tf.function(self._forward_all, jit_compile=True, reduce_retracing=True)
+        self.readout = tf.function(self._readout, jit_compile=True, reduce_retracing=True)
 
     # ------------------------------------------------------------------ model
     def _dense(self, h, params, layer: int):
@@ -108,23 +131,60 @@ class Program:
             z = tf.einsum("bir,ior->bor", h, kernel)
         return z + bias
 
-    def _logits_and_hidden(self, params, x):
+    def _normalise(self, z, params, moving, active, layer: int, training: bool):
+        """Batch normalisation of hidden layer ``layer`` (Keras semantics).
+
+        The batch statistics are per run. Unlike the rest of the network, a run's
+        numbers here depend slightly on its group size (about 1e-5 after a few
+        epochs): XLA vectorises the sums over the batch differently for different
+        numbers of runs, whatever the layout (tried: batch leading, batch minor).
+        Backends still agree bit for bit, since the config fixes the groups.
+        """
+        tf = self._tf
+        hidden = self.n_layers - 1
+        gamma, beta = params[2 * self.n_layers + layer], params[2 * self.n_layers + hidden + layer]
+        moving_mean, moving_var = moving[2 * layer], moving[2 * layer + 1]
+        if training:
+            mean = tf.reduce_mean(z, axis=0)
+            var = tf.reduce_mean(tf.square(z - mean), axis=0)
+            scale = tf.cast(active, tf.float32)
+            moving_mean.assign(moving_mean + scale * ((moving_mean * BN_MOMENTUM + mean * (1 - BN_MOMENTUM))
+                                                      - moving_mean))
+            moving_var.assign(moving_var + scale * ((moving_var * BN_MOMENTUM + var * (1 - BN_MOMENTUM))
+                                                    - moving_var))
+        else:
+            mean, var = moving_mean, moving_var
+        return gamma * (z - mean) / tf.sqrt(var + BN_EPSILON) + beta
+
+    def _logits_and_hidden(self, params, moving, active, x, training: bool):
         """Forward pass of a batch ``x`` (samples, features, R)."""
         hidden = []
         h = x
         for layer in range(self.n_layers - 1):
-            h = self._hidden(self._dense(h, params, layer))
+            z = self._dense(h, params, layer)
+            if self.sig.batchnorm:
+                z = self._normalise(z, params, moving, active, layer, training)
+            h = self._hidden(z)
             hidden.append(h)
         return self._dense(h, params, self.n_layers - 1), hidden
 
-    def _forward_all(self, params, x):
+    def _shared_inputs(self, x):
+        tf = self._tf
+        return tf.broadcast_to(x[:, :, None], tf.concat([tf.shape(x), [self.sig.n_runs]], axis=0))
+
+    def _forward_all(self, params, moving, x):
         """All layers' activations for shared inputs ``x`` (samples, features),
         each as (R, samples, width); the read-out as softmax probabilities."""
         tf = self._tf
-        xr = tf.broadcast_to(x[:, :, None], tf.concat([tf.shape(x), [self.sig.n_runs]], axis=0))
-        logits, hidden = self._logits_and_hidden(params, xr)
+        logits, hidden = self._logits_and_hidden(params, moving, None, self._shared_inputs(x), False)
         outputs = hidden + [tf.nn.softmax(logits, axis=1)]
         return [tf.transpose(o, [2, 0, 1]) for o in outputs]
+
+    def _readout(self, params, moving, x):
+        """Softmax probabilities (R, samples, classes) for shared inputs ``x``."""
+        tf = self._tf
+        logits, _ = self._logits_and_hidden(params, moving, None, self._shared_inputs(x), False)
+        return tf.transpose(tf.nn.softmax(logits, axis=1), [2, 0, 1])
 
     # --------------------------------------------------------------- training
     def _apply(self, params, slots, steps, active, grads) -> None:
@@ -154,32 +214,41 @@ class Program:
                 new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
             param.assign(new)
 
-    def _step(self, params, slots, steps, active, x, y, idx) -> None:
-        """One optimizer step on the batch ``idx`` (batch, R) of each run."""
+    def _step(self, params, slots, moving, steps, active, stats, x, y, idx) -> None:
+        """One optimizer step on the batch ``idx`` (batch, R) of each run; with
+        ``stats`` (sums and sums of squares per kernel) also accumulates the
+        kernels' gradients."""
         tf = self._tf
         xb = tf.transpose(tf.gather(x, idx), [0, 2, 1])  # (batch, features, R)
         yb = tf.transpose(tf.gather(y, idx), [0, 2, 1])
         with tf.GradientTape() as tape:
-            logits, _ = self._logits_and_hidden(params, xb)
+            logits, _ = self._logits_and_hidden(params, moving, active, xb, True)
             per_run = -tf.reduce_sum(yb * tf.nn.log_softmax(logits, axis=1), axis=[0, 1])
             # Summing the runs' mean losses keeps each run's gradient its own.
             loss = tf.reduce_sum(per_run) / tf.cast(tf.shape(xb)[0], tf.float32)
-        self._apply(params, slots, steps, active, tape.gradient(loss, params))
+        grads = tape.gradient(loss, params)
+        if stats:
+            for layer in range(self.n_layers):
+                g = tf.cast(grads[layer], tf.float64)
+                stats[2 * layer].assign_add(g)
+                stats[2 * layer + 1].assign_add(tf.square(g))
+        self._apply(params, slots, steps, active, grads)
 
-    def epoch(self, n_train: int, batch_size: int):
-        """The compiled epoch for ``n_train`` samples in batches of ``batch_size``."""
-        key = (n_train, batch_size)
+    def epoch(self, n_train: int, batch_size: int, with_stats: bool = False):
+        """The compiled epoch for ``n_train`` samples in batches of ``batch_size``
+        (``with_stats``: accumulating the kernels' gradients too)."""
+        key = (n_train, batch_size, with_stats)
         if key not in self._epochs:
             tf = self._tf
             n_full, rest = divmod(n_train, batch_size)
             n_runs = self.sig.n_runs
 
-            def epoch(params, slots, steps, active, x, y, perm):
+            def epoch(params, slots, moving, steps, active, stats, x, y, perm):
                 for s in tf.range(n_full):
-                    self._step(params, slots, steps, active, x, y,
+                    self._step(params, slots, moving, steps, active, stats, x, y,
                                tf.slice(perm, [s * batch_size, 0], [batch_size, n_runs]))
                 if rest:
-                    self._step(params, slots, steps, active, x, y, perm[n_full * batch_size :])
+                    self._step(params, slots, moving, steps, active, stats, x, y, perm[n_full * batch_size :])
                 return steps
 
             self._epochs[key] = tf.function(epoch, jit_compile=True)
@@ -213,10 +282,10 @@ class Ensemble:
         self.n_runs = len(self.runs)
         self.widths = [input_dim] + list(network.architecture) + [n_classes]
         self.n_layers = len(self.widths) - 1
-        if network.model == "feedforward_batchnorm":
-            raise NotImplementedError("feedforward_batchnorm is not available yet")
+        batchnorm = network.model == "feedforward_batchnorm"
         signature = Signature(tuple(self.widths), network.activation_fn, network.optimizer,
-                              float(network.learning_rate), float(network.max_norm_weights or 0.0), self.n_runs)
+                              float(network.learning_rate), float(network.max_norm_weights or 0.0), batchnorm,
+                              self.n_runs)
         if signature not in _PROGRAMS:
             _PROGRAMS[signature] = Program(signature, tf)
         self.program = _PROGRAMS[signature]
@@ -228,9 +297,15 @@ class Ensemble:
             per_run = [_initial_kernel(g, network.kernel_initializer, fan_in, fan_out) for g in init_rngs]
             kernels.append(np.stack(per_run, axis=-1).astype(np.float32))
             biases.append(np.full((fan_out, self.n_runs), network.initial_bias, dtype=np.float32))
-        self.params = [tf.Variable(v) for v in kernels + biases]
+        hidden = self.widths[1:-1]
+        gammas = [np.ones((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
+        betas = [np.zeros((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
+        self.params = [tf.Variable(v) for v in kernels + biases + gammas + betas]
         n_slots = 2 if network.optimizer == "adam" else 0
         self.slots = [tf.Variable(tf.zeros_like(p)) for p in self.params for _ in range(n_slots)]
+        self.moving = [tf.Variable(np.full((w, self.n_runs), start, np.float32))
+                       for w in (hidden if batchnorm else []) for start in (0.0, 1.0)]
+        self.stats = [tf.Variable(np.zeros(k.shape, np.float64)) for k in kernels for _ in range(2)]
         self.steps = tf.Variable(0, dtype=tf.int64)
         self.active = tf.Variable(np.ones(self.n_runs, dtype=bool))
 
@@ -238,12 +313,36 @@ class Ensemble:
         """Next epoch's sample order of every run: (n_train, R) int32."""
         return np.stack([g.permutation(n_train) for g in self._order_rngs], axis=1).astype(np.int32)
 
-    def train_epoch(self, x, y) -> None:
-        """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``."""
+    def train_epoch(self, x, y, with_stats: bool = False) -> GradientStats | None:
+        """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``.
+
+        With ``with_stats``, returns the norms of the mean and standard deviation
+        over the epoch's mini-batches of each weight matrix's gradient.
+        """
         n_train = int(x.shape[0])
         perm = self.batch_orders(n_train)
-        epoch = self.program.epoch(n_train, self.network.batch_size)
-        epoch(self.params, self.slots, self.steps, self.active, x, y, self._tf.constant(perm))
+        batch_size = self.network.batch_size
+        epoch = self.program.epoch(n_train, batch_size, with_stats)
+        if with_stats:
+            for variable in self.stats:
+                variable.assign(np.zeros(variable.shape, np.float64))
+        epoch(self.params, self.slots, self.moving, self.steps, self.active, self.stats if with_stats else [],
+              x, y, self._tf.constant(perm))
+        if not with_stats:
+            return None
+        n_steps = -(-n_train // batch_size)
+        means, stds = [], []
+        for layer in range(self.n_layers):
+            mean = self.stats[2 * layer].numpy() / n_steps
+            var = np.maximum(self.stats[2 * layer + 1].numpy() / n_steps - mean**2, 0.0)
+            means.append(np.sqrt((mean**2).sum(axis=(0, 1))))
+            stds.append(np.sqrt(var.sum(axis=(0, 1))))
+        return GradientStats(np.array(means), np.array(stds))
+
+    def weight_norms(self) -> np.ndarray:
+        """Frobenius norm of every layer's weight matrix, per run: (layers, R)."""
+        return np.array([np.sqrt((p.numpy().astype(np.float64) ** 2).sum(axis=(0, 1)))
+                         for p in self.params[: self.n_layers]])
 
     # -------------------------------------------------------------- recording
     def record(self, x: np.ndarray) -> list[np.ndarray]:
@@ -254,11 +353,15 @@ class Ensemble:
         chunk = max(1, min(n, RECORD_CHUNK_FLOATS // max(1, widest * self.n_runs)))
         parts: list[list[np.ndarray]] = []
         for start in range(0, n, chunk):
-            outputs = self.program.forward(self.params, self._tf.constant(x[start : start + chunk]))
+            outputs = self.program.forward(self.params, self.moving, self._tf.constant(x[start : start + chunk]))
             parts.append([np.asarray(o) for o in outputs])  # a view: .numpy() would copy
         if len(parts) == 1:
             return parts[0]
         return [np.concatenate([p[k] for p in parts], axis=1) for k in range(self.n_layers)]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (R, samples, classes) on the samples ``x``."""
+        return np.asarray(self.program.readout(self.params, self.moving, self._tf.constant(x)))
 
     def deactivate(self, run_positions: Sequence[int]) -> None:
         """Freeze the runs at these positions of the group (they stop changing)."""
@@ -272,6 +375,7 @@ class Ensemble:
         return EnsembleState(
             params=[p.numpy() for p in self.params],
             slots=[s.numpy() for s in self.slots],
+            moving=[m.numpy() for m in self.moving],
             steps=int(self.steps.numpy()),
             active=self.active.numpy().copy(),
             rng_states=[g.bit_generator.state for g in self._order_rngs],
@@ -279,7 +383,8 @@ class Ensemble:
 
     def load_state(self, state: EnsembleState) -> None:
         """Continue from a state taken by :meth:`state` of an identical ensemble."""
-        for variable, value in zip(self.params + self.slots, state.params + state.slots):
+        for variable, value in zip(self.params + self.slots + self.moving,
+                                   state.params + state.slots + state.moving):
             variable.assign(value)
         self.steps.assign(state.steps)
         self.active.assign(state.active)

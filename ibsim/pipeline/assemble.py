@@ -17,6 +17,12 @@ from ibsim.results.writer import Cube, base_attrs, write_dataset
 SPLITS = ["training", "test"]
 
 
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is 0 or NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
 def _cube_filler(store: PartStore, plan: Plan, layer: int, n_layers: int):
     def fill(variable: Any) -> None:
         offset = 0
@@ -66,6 +72,10 @@ def assemble(
             "accuracy": (("run", "epoch", "split"), cat("accuracy")),
             "activation_min": (("run", "epoch", "layer"), cat("act_min")),
             "activation_max": (("run", "epoch", "layer"), cat("act_max")),
+            "grad_mean": (("run", "epoch", "layer"), cat("grad_mean")),
+            "grad_std": (("run", "epoch", "layer"), cat("grad_std")),
+            "grad_snr": (("run", "epoch", "layer"), _ratio(cat("grad_mean"), cat("grad_std"))),
+            "weight_norm": (("run", "epoch", "layer"), cat("weight_norm")),
             "run_status": (
                 ("run",), run_status,
                 {"flag_values": np.arange(3, dtype=np.int8), "flag_meanings": RUN_STATUS_MEANINGS},

@@ -36,6 +36,9 @@ class GroupSummary:
     accuracy: np.ndarray  # (R, E, 2)
     act_min: np.ndarray  # (R, E, L)
     act_max: np.ndarray  # (R, E, L)
+    grad_mean: np.ndarray  # (R, E, L)
+    grad_std: np.ndarray  # (R, E, L)
+    weight_norm: np.ndarray  # (R, E, L)
     run_status: np.ndarray  # (R,) int8
     stop_epoch: np.ndarray  # (R,) last trained epoch
     estimates: np.ndarray  # (inline estimators, R, E, L, 2) I(X;T), I(T;Y)
@@ -50,6 +53,9 @@ class GroupSummary:
             accuracy=nan((r, n_epochs, 2), np.nan),
             act_min=nan((r, n_epochs, n_layers), np.nan),
             act_max=nan((r, n_epochs, n_layers), np.nan),
+            grad_mean=nan((r, n_epochs, n_layers), np.nan),
+            grad_std=nan((r, n_epochs, n_layers), np.nan),
+            weight_norm=nan((r, n_epochs, n_layers), np.nan),
             run_status=np.zeros(r, dtype=np.int8),
             stop_epoch=np.full(r, -1, dtype=np.int64),
             estimates=np.zeros((0, r, n_epochs, n_layers, 2)),

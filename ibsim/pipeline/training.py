@@ -7,10 +7,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ibsim.config.config import Config
+from ibsim.networks.ensemble import GradientStats
 from ibsim.networks.network import Network
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.estimation import InlineEstimation
-from ibsim.pipeline.parts import COMPLETED, DIVERGED, GroupSummary, PartStore
+from ibsim.pipeline.parts import COMPLETED, DIVERGED, EARLY_STOPPED, GroupSummary, PartStore
 from ibsim.pipeline.plan import Group, Plan
 
 #: Keras' clipping of probabilities in categorical cross-entropy.
@@ -45,8 +46,10 @@ class Recording:
     """Records a group's scheduled epochs: metrics, activation ranges and run
     status into the summary, the activations into the sinks."""
 
-    def __init__(self, ensemble, data: ExperimentData, summary: GroupSummary, sinks: list[Sink]):
+    def __init__(self, ensemble, data: ExperimentData, summary: GroupSummary, sinks: list[Sink],
+                 record_weights: bool = True):
         self.ensemble, self.data, self.summary, self.sinks = ensemble, data, summary, sinks
+        self.record_weights = record_weights
         splits = data.splits
         # Where each metric split's samples sit inside the recorded split (None: not inside).
         position = {int(i): k for k, i in enumerate(data.recorded.indices)}
@@ -55,7 +58,9 @@ class Recording:
             rows = [position.get(int(i)) for i in split.indices]
             self.inside.append(None if any(r is None for r in rows) else np.asarray(rows))
 
-    def record(self, slot: int, epoch: int) -> None:
+    def record(self, slot: int, epoch: int, gradients: GradientStats | None = None) -> None:
+        """Record epoch ``epoch`` into slot ``slot``. Runs that stopped earlier get
+        NaN; a run whose activations are no longer finite is marked diverged."""
         outputs = self.ensemble.record(self.data.recorded.X)
         s = self.summary
         for k, values in enumerate(outputs):
@@ -63,15 +68,37 @@ class Recording:
             s.act_max[:, slot, k] = values.max(axis=(1, 2))
         splits = (self.data.splits.training, self.data.splits.test)
         for j, (split, rows) in enumerate(zip(splits, self.inside)):
-            probabilities = outputs[-1][:, rows] if rows is not None else self.ensemble.record(split.X)[-1]
+            probabilities = outputs[-1][:, rows] if rows is not None else self.ensemble.predict(split.X)
             s.loss[:, slot, j], s.accuracy[:, slot, j] = loss_and_accuracy(probabilities, split.y)
+        if gradients is not None:
+            s.grad_mean[:, slot] = gradients.mean.T
+            s.grad_std[:, slot] = gradients.std.T
+        if self.record_weights:
+            s.weight_norm[:, slot] = self.ensemble.weight_norms().T
         finite = np.isfinite(s.act_min[:, slot]).all(axis=1) & np.isfinite(s.act_max[:, slot]).all(axis=1)
         s.run_status[~finite & (s.run_status == COMPLETED)] = DIVERGED
         going = s.run_status == COMPLETED
-        self.ensemble.deactivate(np.flatnonzero(~going))
+        if not going.all():
+            self.ensemble.deactivate(np.flatnonzero(~going))
+            for field in (s.loss, s.accuracy, s.act_min, s.act_max, s.grad_mean, s.grad_std, s.weight_norm):
+                field[~going, slot] = np.nan
+            outputs = [np.where(going[:, None, None], o, np.float32(np.nan)) for o in outputs]
         s.stop_epoch[going] = epoch
         for sink in self.sinks:
             sink.write(slot, outputs, going)
+
+    def stop_early(self, epoch: int, target: float, split: str) -> None:
+        """Stop the runs whose accuracy on ``split`` reached ``target`` (after this
+        epoch was recorded, if it was)."""
+        s = self.summary
+        going = s.run_status == COMPLETED
+        data = self.data.splits.split(split)
+        _, accuracy = loss_and_accuracy(self.ensemble.predict(data.X), data.y)
+        reached = going & (accuracy >= target)
+        if reached.any():
+            s.run_status[reached] = EARLY_STOPPED
+            s.stop_epoch[reached] = epoch
+            self.ensemble.deactivate(np.flatnonzero(reached))
 
     def close(self) -> None:
         for sink in self.sinks:
@@ -109,7 +136,7 @@ class GroupTraining:
             sinks.append(store.create_activations(group.index, shapes))
         if plan.inline_estimators:
             sinks.append(self.inline)
-        self.recorder = Recording(self.ensemble, data, self.summary, sinks)
+        self.recorder = Recording(self.ensemble, data, self.summary, sinks, config.record_gradients)
         tf = self.ensemble._tf
         self.x_train = tf.constant(data.splits.training.X)
         self.y_train = tf.constant(data.splits.training.Y)
@@ -125,15 +152,22 @@ class GroupTraining:
         return self.epoch >= self.config.epochs or not (self.summary.run_status == COMPLETED).any()
 
     def run_epochs(self, count: int) -> int:
-        """Train up to ``count`` more epochs, recording as scheduled; returns how many ran."""
+        """Train up to ``count`` more epochs, recording as scheduled and stopping
+        runs early if configured; returns how many epochs ran."""
         done = 0
+        config = self.config
+        monitor = "test" if config.early_stopping_monitor == "test_accuracy" else "training"
         while done < count and not self.finished:
-            self.ensemble.train_epoch(self.x_train, self.y_train)
+            recorded = self.slot < len(self.epochs) and self.epochs[self.slot] == self.epoch + 1
+            gradients = self.ensemble.train_epoch(self.x_train, self.y_train,
+                                                  with_stats=recorded and config.record_gradients)
             self.epoch += 1
             done += 1
-            if self.slot < len(self.epochs) and self.epochs[self.slot] == self.epoch:
-                self.recorder.record(self.slot, self.epoch)
+            if recorded:
+                self.recorder.record(self.slot, self.epoch, gradients)
                 self.slot += 1
+            if config.early_stopping:
+                self.recorder.stop_early(self.epoch, config.early_stopping, monitor)
         return done
 
     def finish(self) -> GroupSummary:

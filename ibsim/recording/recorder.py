@@ -14,8 +14,9 @@ class Recorder(Component):
     """Decides which epochs are recorded and on which split.
 
     At every recorded epoch the ensemble records each layer's activations on the
-    ``calculate_mi_for`` split, and loss and accuracy on the training and test
-    splits.
+    ``calculate_mi_for`` split, loss and accuracy on the training and test
+    splits, and (``record_gradients``) each layer's gradient statistics over the
+    epoch's mini-batches and its weight norm.
     """
 
     PARAMS = {
@@ -33,6 +34,11 @@ class Recorder(Component):
         "record_points": Param(Interval(int, 2, None), 100, "number of points of the log schedule"),
         "save_activations": Param(
             Boolean(), True, "keep the activation cubes in the results file (for re-estimation and plots)"
+        ),
+        "record_gradients": Param(
+            Boolean(), True,
+            "record each layer's gradient mean, std and SNR over the mini-batches of the epochs that end "
+            "in a recorded epoch, and the weight norms (the seed's SNR plot)",
         ),
     }
 

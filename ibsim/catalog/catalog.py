@@ -1,0 +1,315 @@
+"""The experiment catalog: every results file below a folder, to list, query and load.
+
+ibsim writes one self-describing NetCDF file per experiment, with the complete
+config inside, so the files themselves are the database: a :class:`Catalog`
+scans a folder tree for ``*.nc`` files, reads a summary of each
+(:class:`~ibsim.catalog.entry.Entry`), and answers the questions the seed
+framework asked its MongoDB store (``eval_tools``): which experiments are
+there, which have this config value or a name like this, which config keys
+differ between them, and the results of one or of all of them.
+
+Files below a ``*.parts`` folder (unfinished runs' part stores) and hidden
+files and folders (names starting with ``.``, e.g. the temporary
+``.<name>.nc.<pid>.tmp`` of a file being written) are skipped. Every other
+``*.nc`` file is an entry; one that cannot be read is listed with status
+``"unreadable"`` and the reason, never raised.
+
+Ids are positions in the listing sorted by relative path: the same folder
+content gives the same ids, and a filtered catalog keeps its entries' ids.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import pandas as pd
+import xarray as xr
+
+from ibsim.catalog.combine import combine
+from ibsim.catalog.entry import COMPLETED, UNREADABLE, Entry, read_entry
+from ibsim.catalog.query import check_keys, value_matches, values_equal
+from ibsim.catalog.table import DEFAULT_KEYS, catalog_table
+from ibsim.errors import ConfigError, ResultsFileError
+
+#: Variables :meth:`Catalog.load` takes by default.
+DEFAULT_VARIABLES: tuple[str, ...] = ("I_XT", "I_TY", "accuracy", "loss")
+
+_MISSING = object()
+
+
+def is_skipped(name: str) -> bool:
+    """Whether a file or folder name is one the catalog does not enter.
+
+    Hidden names (starting with ``.``) and ``*.parts`` folders hold temporary
+    files of runs in progress.
+    """
+    return name.startswith(".") or name.endswith(".parts")
+
+
+def scan(root: Path) -> list[Path]:
+    """The ``*.nc`` files below ``root``, relative to it, sorted by relative path.
+
+    Args:
+        root: The folder.
+
+    Returns:
+        Relative paths, skipping hidden files and folders and ``*.parts``
+        folders (see :func:`is_skipped`).
+    """
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not is_skipped(d)]
+        base = Path(folder)
+        for name in files:
+            if name.endswith(".nc") and not is_skipped(name):
+                found.append((base / name).relative_to(root))
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def config_keys(entries: Iterable[Entry]) -> list[str]:
+    """The config keys of the readable entries, in order of first appearance."""
+    keys: dict[str, None] = {}
+    for entry in entries:
+        if entry.readable:
+            keys.update(dict.fromkeys(entry.config))
+    return list(keys)
+
+
+class Catalog:
+    """The results files below a folder, as a list of entries to query.
+
+    ``Catalog(folder)`` scans the folder tree; :meth:`find` and :meth:`by_id`
+    return filtered catalogs (with the same ids), :meth:`table` a
+    :class:`pandas.DataFrame`, :meth:`results` one file's
+    :class:`~ibsim.results.Results` and :meth:`load` the chosen variables of
+    all files as one :class:`xarray.Dataset`. ``len(catalog)``, iteration
+    over its :class:`~ibsim.catalog.entry.Entry` objects and ``catalog[id]``
+    work as expected.
+
+    Args:
+        folder: The folder to scan (recursively).
+
+    Raises:
+        ConfigError: The folder does not exist or is not a folder.
+
+    Example:
+        >>> catalog = Catalog("results")                     # doctest: +SKIP
+        >>> catalog.find(activation_fn="relu").table()      # doctest: +SKIP
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        root = Path(folder)
+        if not root.exists():
+            raise ConfigError(f"results folder {root} does not exist")
+        if not root.is_dir():
+            raise ConfigError(f"{root} is not a folder (the catalog lists the results files in a folder)")
+        entries = [read_entry(i, root / rel, rel) for i, rel in enumerate(scan(root))]
+        self._setup(root, entries, config_keys(entries), ())
+
+    def _setup(self, root: Path, entries: list[Entry], keys: list[str], filters: tuple[str, ...]) -> None:
+        self.root: Path = root
+        self.entries: list[Entry] = entries
+        self._keys = keys
+        self._filters = filters
+
+    def _subset(self, entries: list[Entry], description: str) -> "Catalog":
+        subset = object.__new__(Catalog)
+        subset._setup(self.root, entries, self._keys, (*self._filters, description))
+        return subset
+
+    # ------------------------------------------------------------ container
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    def __getitem__(self, entry_id: int) -> Entry:
+        """The entry with this id."""
+        for entry in self.entries:
+            if entry.id == entry_id:
+                return entry
+        raise ConfigError(self._no_id(entry_id))
+
+    def _no_id(self, entry_id: Any) -> str:
+        ids = ", ".join(str(e.id) for e in self.entries) or "none"
+        return f"no experiment with id {entry_id} in the catalog of {self.root} (ids: {ids})"
+
+    @property
+    def ids(self) -> list[int]:
+        """The entries' ids, in order."""
+        return [entry.id for entry in self.entries]
+
+    @property
+    def names(self) -> list[str]:
+        """The entries' experiment names, in order."""
+        return [entry.name for entry in self.entries]
+
+    @property
+    def keys(self) -> list[str]:
+        """Config keys present in at least one readable file of the folder."""
+        return list(self._keys)
+
+    def __repr__(self) -> str:
+        completed = sum(entry.status == COMPLETED for entry in self.entries)
+        unreadable = sum(entry.status == UNREADABLE for entry in self.entries)
+        counts = f"{len(self.entries)} experiment{'s' if len(self.entries) != 1 else ''}"
+        if unreadable:
+            counts += f" ({completed} completed, {unreadable} unreadable)"
+        where = f" where {' and '.join(self._filters)}" if self._filters else ""
+        shown = ", ".join(f"{e.id}: {e.name}" for e in self.entries[:6])
+        more = ", ..." if len(self.entries) > 6 else ""
+        return f"<Catalog of {self.root}{where}: {counts}" + (f" [{shown}{more}]>" if shown else ">")
+
+    # -------------------------------------------------------------- queries
+    def find(self, name: str | None = None, *, where: Mapping[str, Any] | None = None, **conditions: Any) -> "Catalog":
+        """The entries whose name and config match.
+
+        Args:
+            name: A regular expression searched in the experiment name (a
+                partial match: ``"tanh"`` finds ``tishby_tanh``).
+            where: Conditions as a mapping, for keys that cannot be keyword
+                arguments (``"name"`` for an exact name, or the ``--where``
+                options of ``ibsim ls``).
+            **conditions: ``key=value``: keep entries whose config value at
+                ``key`` matches ``value``: an equal value, or text of it
+                (``architecture="[10, 7, 5]"``, ``learning_rate="0.0004"``);
+                see :mod:`ibsim.catalog.query`.
+
+        Returns:
+            A catalog of the matching entries (same ids). Conditions on config
+            values keep only readable entries.
+
+        Raises:
+            ConfigError: A key is in no file's config (the message suggests the
+                closest key), or ``name`` is not a valid regular expression.
+        """
+        wanted = {**dict(where or {}), **conditions}
+        if wanted and self._keys:
+            check_keys(wanted, self._keys, str(self.root))
+        pattern = None
+        if name is not None:
+            try:
+                pattern = re.compile(name)
+            except re.error as error:
+                raise ConfigError(f"invalid name pattern {name!r}: {error}") from None
+        kept = []
+        for entry in self.entries:
+            if pattern is not None and not pattern.search(entry.name):
+                continue
+            if wanted and not (
+                entry.readable
+                and all(key in entry.config and value_matches(entry.config[key], value) for key, value in wanted.items())
+            ):
+                continue
+            kept.append(entry)
+        described = ([f"name ~ {name!r}"] if name is not None else []) + [f"{k} = {v!r}" for k, v in wanted.items()]
+        return self._subset(kept, " and ".join(described) or "all")
+
+    def by_id(self, *ids: int) -> "Catalog":
+        """The entries with these ids, in the order given.
+
+        Args:
+            *ids: Entry ids (an iterable of ids works too).
+
+        Raises:
+            ConfigError: An id is not in this catalog.
+        """
+        flat: list[Any] = []
+        for item in ids:
+            if isinstance(item, Iterable) and not isinstance(item, (str, bytes)):
+                flat.extend(item)
+            else:
+                flat.append(item)
+        by_id = {entry.id: entry for entry in self.entries}
+        chosen: list[Entry] = []
+        for item in dict.fromkeys(flat):
+            try:
+                key = int(item)
+            except (TypeError, ValueError):
+                raise ConfigError(f"experiment ids are integers, got {item!r}") from None
+            if key not in by_id:
+                raise ConfigError(self._no_id(key))
+            chosen.append(by_id[key])
+        return self._subset(chosen, f"id in {[e.id for e in chosen]}")
+
+    def differing_keys(self) -> list[str]:
+        """The config keys whose values differ across the readable entries.
+
+        A key present in some configs and absent from others differs; the key
+        ``name`` is left out. Keys come in the order of the stored configs.
+        """
+        readable = [entry for entry in self.entries if entry.readable]
+        differing = []
+        for key in config_keys(readable):
+            if key == "name":
+                continue
+            values = [entry.config.get(key, _MISSING) for entry in readable]
+            first = values[0]
+            for value in values[1:]:
+                if (value is _MISSING) != (first is _MISSING) or (
+                    value is not _MISSING and not values_equal(first, value)
+                ):
+                    differing.append(key)
+                    break
+        return differing
+
+    # -------------------------------------------------------------- outputs
+    def table(self, keys: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per entry: id, name, status, n_runs, epochs, estimators, the
+        final accuracies, path, then one column per config key.
+
+        Args:
+            keys: Config keys to show (default: :data:`~ibsim.catalog.table.DEFAULT_KEYS`).
+                Lists show as text, ``"[10, 7, 5]"``.
+
+        Raises:
+            ConfigError: A key in ``keys`` is in no file's config.
+        """
+        if keys is None:
+            keys = DEFAULT_KEYS
+        else:
+            keys = [keys] if isinstance(keys, str) else list(keys)
+            if self._keys:
+                check_keys(keys, self._keys, str(self.root))
+        return catalog_table(self.entries, keys)
+
+    def results(self, entry_id: int):
+        """The :class:`~ibsim.results.Results` of one entry, opened lazily.
+
+        Args:
+            entry_id: The entry's id.
+
+        Raises:
+            ConfigError: No entry has this id.
+            ResultsFileError: The file is unreadable.
+        """
+        from ibsim.results import Results
+
+        entry = self[entry_id]
+        if not entry.readable:
+            raise ResultsFileError(entry.error or f"{entry.path} is unreadable")
+        return Results.open(entry.path)
+
+    def load(self, variables: Sequence[str] = DEFAULT_VARIABLES) -> xr.Dataset:
+        """The readable entries' variables as one dataset along ``experiment``.
+
+        The files are read one by one into memory and concatenated with an
+        outer join, so files with different runs, epochs, layers or estimators
+        align (NaN where a file has no value). Coordinates along
+        ``experiment``: the names (index), ``id``, ``path``, and one text
+        coordinate per key of :meth:`differing_keys` (see
+        :mod:`ibsim.catalog.combine`).
+
+        Args:
+            variables: Variables to take from each file (a single name works too).
+
+        Raises:
+            ResultsFileError: No entry is readable, or a file lacks a variable.
+        """
+        if isinstance(variables, str):
+            variables = [variables]
+        readable = [entry for entry in self.entries if entry.readable]
+        return combine(readable, list(variables), self.differing_keys())

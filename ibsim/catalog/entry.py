@@ -1,0 +1,188 @@
+"""One results file of a catalog: what it holds, read once, in a few numbers.
+
+An :class:`Entry` is the catalog's summary of a results file: the experiment's
+name and complete stored config, when it was written, how many runs and
+recorded epochs it holds, its estimates and its final accuracies. Reading an
+entry opens the file once with :func:`ibsim.results.reader.open_dataset`,
+reads only the small variables it needs, and closes it. A file that cannot be
+read (not NetCDF, truncated, not an ibsim file, unfinished, or with a stored
+config that is not TOML) becomes an entry with status ``"unreadable"`` and the
+error text instead: a catalog lists every file it finds.
+
+The stored config is parsed with :mod:`tomllib` into a plain dict and not
+validated through :class:`~ibsim.config.Config`, so files written by another
+version of ibsim (with keys this version does not know) still list.
+"""
+from __future__ import annotations
+
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ibsim.catalog.query import format_config
+from ibsim.errors import ResultsFileError
+from ibsim.results.reader import open_dataset
+
+COMPLETED = "completed"
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A results file of a catalog.
+
+    Attributes:
+        id: Position of the file in the catalog's listing, sorted by relative
+            path (stable for a given folder content).
+        path: The file.
+        relpath: The file relative to the catalog's folder.
+        name: The experiment's name (``attrs["name"]``; the file's stem when
+            the file is unreadable).
+        status: ``"completed"`` or ``"unreadable"``.
+        config: The complete stored config (empty when unreadable).
+        created: UTC time the file was written (``attrs["created"]``), if known.
+        final_train_accuracy: Training accuracy at the end: per run, the last
+            recorded epoch where it is finite; then the mean over runs (NaN if
+            no run has one).
+        final_test_accuracy: The same for the test split.
+        n_runs: Runs in the file (0 when unreadable).
+        n_epochs: Recorded epochs in the file (0 when unreadable).
+        estimators: Labels of the estimates in the file.
+        error: Why the file is unreadable (None when it is readable).
+    """
+
+    id: int
+    path: Path
+    relpath: Path
+    name: str
+    status: str
+    config: dict[str, Any] = field(default_factory=dict)
+    created: str | None = None
+    final_train_accuracy: float = float("nan")
+    final_test_accuracy: float = float("nan")
+    n_runs: int = 0
+    n_epochs: int = 0
+    estimators: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        """Whether the file could be read."""
+        return self.status == COMPLETED
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A value of the stored config (``default`` when the key is absent)."""
+        return self.config.get(key, default)
+
+    def describe(self, *keys: str) -> str:
+        """The name and some config values, e.g. ``"relu_a: activation_fn=relu"`` (a plot title).
+
+        Args:
+            *keys: Config keys to show (e.g. the catalog's ``differing_keys()``).
+        """
+        return f"{self.name}: {format_config(self.config, *keys)}" if keys else self.name
+
+    @property
+    def error_line(self) -> str:
+        """The first line of the error ('' when the file is readable)."""
+        return first_line(self.error)
+
+    def __repr__(self) -> str:
+        if not self.readable:
+            return f"<Entry {self.id}: {self.relpath} unreadable: {self.error_line}>"
+        return (
+            f"<Entry {self.id}: {self.name} ({self.relpath}), {self.n_runs} runs, {self.n_epochs} epochs, "
+            f"test accuracy {self.final_test_accuracy:.3f}>"
+        )
+
+
+def first_line(text: str | None) -> str:
+    """The first non-empty line of ``text`` ('' for None or empty text)."""
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def final_accuracy(values: np.ndarray) -> float:
+    """Mean over runs of each run's last finite value.
+
+    Args:
+        values: Accuracies, shape (run, epoch).
+
+    Returns:
+        The mean, or NaN when no run has a finite value.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[None, :]
+    last = []
+    for row in values:
+        finite = np.flatnonzero(np.isfinite(row))
+        if finite.size:
+            last.append(row[finite[-1]])
+    return float(np.mean(last)) if last else float("nan")
+
+
+def read_entry(entry_id: int, path: Path, relpath: Path) -> Entry:
+    """Read a results file into an :class:`Entry`; never raises for a bad file.
+
+    Args:
+        entry_id: The entry's id.
+        path: The file.
+        relpath: The file relative to the catalog's folder.
+
+    Returns:
+        The entry (status ``"unreadable"`` with the error when the file cannot
+        be read).
+    """
+
+    def unreadable(error: str) -> Entry:
+        return Entry(id=entry_id, path=path, relpath=relpath, name=path.stem, status=UNREADABLE, error=error)
+
+    try:
+        ds = open_dataset(path)
+    except ResultsFileError as error:
+        return unreadable(str(error))
+    except Exception as error:  # anything else the file system or HDF5 raise
+        return unreadable(f"{path} cannot be read ({type(error).__name__}: {error})")
+    try:
+        attrs = dict(ds.attrs)
+        try:
+            config = tomllib.loads(str(attrs.get("config", "")))
+        except tomllib.TOMLDecodeError as error:
+            return unreadable(f"{path}: the stored config is not valid TOML ({error})")
+        name = attrs.get("name") or config.get("name") or path.stem
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if "accuracy" in ds and "split" in ds["accuracy"].dims:
+                accuracy = ds["accuracy"].transpose("run", "epoch", "split")
+                splits = [str(s) for s in ds["split"].values]
+                values = accuracy.values
+                train = final_accuracy(values[..., splits.index("training")]) if "training" in splits else float("nan")
+                test = final_accuracy(values[..., splits.index("test")]) if "test" in splits else float("nan")
+            else:
+                train = test = float("nan")
+        estimators = tuple(str(e) for e in ds["estimator"].values) if "estimator" in ds.coords else ()
+        return Entry(
+            id=entry_id,
+            path=path,
+            relpath=relpath,
+            name=str(name),
+            status=COMPLETED,
+            config=config,
+            created=str(attrs["created"]) if "created" in attrs else None,
+            final_train_accuracy=train,
+            final_test_accuracy=test,
+            n_runs=int(ds.sizes.get("run", 0)),
+            n_epochs=int(ds.sizes.get("epoch", 0)),
+            estimators=estimators,
+        )
+    except Exception as error:  # a truncated or damaged file fails only when read
+        return unreadable(f"{path} is truncated or damaged ({type(error).__name__}: {error})")
+    finally:
+        ds.close()
