@@ -71,12 +71,17 @@ class Plan:
         return [r for g in self.groups for r in g.runs]
 
 
-def make_plan(config: Config, epochs_per_unit: int | None = None) -> Plan:
+#: Recorded epochs per deferred estimation unit: small enough that estimation
+#: spreads over many ranks (a block's estimate does not depend on the slicing).
+EPOCHS_PER_ESTIMATION_UNIT = 32
+
+
+def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT) -> Plan:
     """Cut a config's work into units.
 
     Runs (``config.runs`` or all ``n_runs``) are grouped in order, ``group_size``
     at a time. Deferred estimation is cut per estimator, group and slice of
-    recorded epochs (``epochs_per_unit``, default: all of them in one unit).
+    ``epochs_per_unit`` recorded epochs.
     """
     from ibsim.estimators import make_estimator
     from ibsim.recording.recorder import Recorder
@@ -94,7 +99,7 @@ def make_plan(config: Config, epochs_per_unit: int | None = None) -> Plan:
     for index, spec in enumerate(config.estimator):
         can_inline = make_estimator(spec).range_scope in (None, "block")
         (inline if config.inline_estimation and can_inline else deferred).append(index)
-    step = epochs_per_unit or len(epochs)
+    step = max(1, epochs_per_unit)
     spans = [(e, g, start) for e in deferred for g in groups for start in range(0, len(epochs), step)]
     units = tuple(
         EstimationUnit(e, g.index, start, min(start + step, len(epochs)),

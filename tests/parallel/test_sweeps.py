@@ -93,3 +93,19 @@ def test_a_sweep_file_refuses_the_single_experiment_loader(tmp_path):
     path = _write(tmp_path / "grid.toml", BASE + '\n[sweep]\nseed = [1, 2]\n')
     with pytest.raises(ConfigError, match="several experiments"):
         Experiment.from_toml(path)
+
+
+def test_a_seed_cohort_runs(tmp_path):
+    """Cohort 7 (max-norm x activation), shortened."""
+    from tests.conftest import CONFIGS
+
+    out = tmp_path / "cohort_7"
+    assert main(["run", str(CONFIGS / "cohorts" / "cohort_7.toml"), "-o", str(out), "-q", "--no-plots",
+                 "--set", "epochs=2", "--set", "architecture=[5,3]"]) == 0
+    files = sorted(p.stem for p in out.glob("*.nc"))
+    assert len(files) == 6 and "cohort_7__activation_fn=relu__max_norm_weights=0.4" in files
+    norms = xr.open_dataset(out / "cohort_7__activation_fn=relu__max_norm_weights=0.4.nc")["weight_norm"]
+    norms = norms.sel(epoch=slice(1, None))  # epoch 0: the initial weights, before any step
+    # after a step, the Frobenius norm of a layer with n neurons is at most sqrt(n) x 0.4
+    widths = norms["layer"].copy(data=[5, 3, 2])
+    assert bool((norms <= 0.4 * np.sqrt(widths) + 1e-6).all())
