@@ -16,6 +16,7 @@ from ibsim.errors import (
     DataError,
     EstimatorError,
     IbsimError,
+    OutputError,
     ResultsFileError,
     RunFailedError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "EstimatorError",
     "Experiment",
     "IbsimError",
+    "OutputError",
     "Network",
     "Recorder",
     "Results",

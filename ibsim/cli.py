@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ibsim.errors import IbsimError
+from ibsim.errors import ElsewhereError, IbsimError
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "folder, the output folder (default: results/<name>/)")
     run.add_argument("--data-dir", help="folder of downloaded datasets (default: $IBSIM_DATA_DIR or ~/.cache/ibsim/data)")
     run.add_argument("--no-plots", action="store_true", help="do not draw the config's plots")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run of the same config and output from its checkpoints")
+    run.add_argument("--dry-run", action="store_true",
+                     help="validate, then print the work units and the disk and memory they need; train nothing")
     _add_parallel(run)
     _add_common(run)
 
@@ -109,6 +113,8 @@ def command_run(args: argparse.Namespace) -> int:
     source = Path(args.config)
     configs = load_configs(source, args.overrides)
     outputs = output_paths(source, configs, args.output)
+    if args.dry_run:
+        return dry_run(configs, outputs, args.data_dir)
     start = time.perf_counter()
     if not args.quiet:
         for config in configs:
@@ -119,7 +125,7 @@ def command_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     written = run_experiments(configs, outputs, data_dir=args.data_dir, backend=args.backend, jobs=args.jobs,
-                              quiet=args.quiet)
+                              quiet=args.quiet, resume=args.resume)
     if not written:  # an MPI rank other than 0: rank 0 reports
         return 0
     elapsed = time.perf_counter() - start
@@ -136,6 +142,28 @@ def command_run(args: argparse.Namespace) -> int:
     if plots:
         shown.append(f"{len(plots)} plot(s)" if len(plots) > 3 else ", ".join(str(p) for p in plots))
     print(f"ibsim: wrote {', '.join(shown)} in {elapsed:.1f} s", file=sys.stderr)
+    return 0
+
+
+def dry_run(configs: list, outputs: list[Path], data_dir: str | None) -> int:
+    """Print what a run would do and need, without doing it."""
+    from ibsim.datasets.files import data_dir as resolve_data_dir
+    from ibsim.pipeline.budget import gb
+    from ibsim.pipeline.runner import Job, check_budget, parts_path
+    from ibsim.pipeline.plan import make_plan
+
+    jobs = [Job(c, make_plan(c), o, parts_path(o)) for c, o in zip(configs, outputs)]
+    needs = check_budget(jobs, str(resolve_data_dir(data_dir)), 1)
+    for job, need in zip(jobs, needs):
+        plan = job.plan
+        print(f"{job.config.name} -> {job.output}")
+        print(f"  {len(plan.groups)} training unit(s) of up to {max(len(g.runs) for g in plan.groups)} runs, "
+              f"{job.config.epochs} epochs, {len(plan.epochs)} recorded")
+        print(f"  estimators during training: {[job.config.estimator[i] for i in plan.inline_estimators]}; "
+              f"after: {[job.config.estimator[i] for i in plan.deferred_estimators]} "
+              f"({len(plan.estimation_units)} unit(s))")
+        print(f"  disk: {gb(need.part_bytes)} of part files while running, results file about "
+              f"{gb(need.file_bytes)}; memory: about {gb(need.worker_bytes)} per worker")
     return 0
 
 
@@ -193,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug or os.environ.get("IBSIM_FULL_ERROR") == "1"
     try:
         return COMMANDS[args.command](args)
+    except ElsewhereError:
+        return 2  # rank 0 prints the reason
     except IbsimError as error:
         if debug:
             raise

@@ -27,5 +27,13 @@ class ResultsFileError(IbsimError):
     """A results file is not an ibsim NetCDF file, or is truncated or incomplete."""
 
 
+class OutputError(IbsimError):
+    """The output cannot be written (folder not writable, held by another run)."""
+
+
 class RunFailedError(IbsimError):
     """A training or estimation unit failed; names the unit and the cause."""
+
+
+class ElsewhereError(IbsimError):
+    """Another process (MPI rank 0) failed and reports it; this one stops quietly."""

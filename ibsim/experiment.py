@@ -88,6 +88,11 @@ class Experiment:
                              "accuracy": "training_accuracy"}),
             "test_accuracy", "the accuracy early_stopping watches (the seed's monitor 'val_acc' is test_accuracy)",
         ),
+        "checkpoint_every": Param(
+            Interval(int, 0, None), 500,
+            "epochs between checkpoints of each group's training (0: none); `ibsim run --resume` "
+            "continues an interrupted run from them",
+        ),
         "inline_estimation": Param(
             Boolean(), True,
             "estimate each recorded epoch during training (estimators whose bins follow the whole "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 
 import netCDF4
@@ -245,3 +246,63 @@ def test_ls_empty_and_missing_folders(tmp_path, capsys):
     missing = tmp_path / "does_not_exist"
     with pytest.raises(ConfigError, match="does_not_exist"):
         ls(str(missing))
+
+
+# ------------------------------------------------- runs without a finished file
+@pytest.fixture(scope="module")
+def runs_folder(tmp_path_factory):
+    """A completed run, a failed one, one killed by SIGKILL and one 'running' (a live process)."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    root = tmp_path_factory.mktemp("runs")
+    settings = [*TINY, "epochs=20", "checkpoint_every=5"]
+    Experiment.from_toml(CONFIGS / "smoke.toml", settings).run(root / "done.nc")
+
+    def run(name: str, fault: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "ibsim", "run", str(CONFIGS / "smoke.toml"), "-o", str(root / name),
+                   "-q", "--no-plots", *[f"--set={s}" for s in settings]]
+        env = {**os.environ, "IBSIM_FAIL_UNIT": fault}
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+    failed = run("failed.nc", "writing the results file")
+    assert failed.returncode != 0 and "injected failure" in failed.stderr
+    killed = run("killed.nc", "kill:writing the results file")
+    assert killed.returncode == -9
+    # a run another live process holds: this test's parent process
+    shutil.copytree(root / "killed.nc.parts", root / "going.nc.parts")
+    record = json.loads((root / "going.nc.parts" / "run.json").read_text())
+    record.update(pid=os.getppid(), host=socket.gethostname(), name="going")
+    (root / "going.nc.parts" / "run.json").write_text(json.dumps(record))
+    return root
+
+
+def test_catalog_lists_runs_without_a_finished_file(runs_folder):
+    catalog = Catalog(runs_folder)
+    statuses = {entry.relpath.as_posix(): entry.status for entry in catalog}
+    assert statuses == {"done.nc": "completed", "failed.nc": "failed", "going.nc": "running",
+                        "killed.nc": "interrupted"}
+    failed, going, killed = (catalog[i] for i in (1, 2, 3))
+    assert "injected failure" in failed.note and failed.config["epochs"] == 20
+    assert "--resume" in killed.note and str(runs_folder / "killed.nc") in killed.note
+    assert str(os.getppid()) in going.note
+    assert "1 completed, 1 running, 1 interrupted, 1 failed" in repr(catalog)
+    assert "interrupted" in repr(killed)
+    with pytest.raises(ResultsFileError, match="no results yet: the run is interrupted"):
+        catalog.results(3)
+    assert catalog.find(epochs=20).ids == [0, 1, 2, 3]  # their configs are known
+
+
+def test_ls_says_what_to_do_about_unfinished_runs(runs_folder, capsys):
+    assert ls(str(runs_folder)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("failed 1 (failed.nc):") and "injected failure" in line for line in lines)
+    assert any(line.startswith("interrupted 3 (killed.nc):") and "ibsim run CONFIG --resume" in line
+               for line in lines)
+    assert any(line.startswith("running 2 (going.nc):") for line in lines)
+    assert "4 experiment(s)" in lines[-1] and "1 interrupted" in lines[-1] and "1 failed" in lines[-1]

@@ -12,7 +12,10 @@ Files below a ``*.parts`` folder (unfinished runs' part stores) and hidden
 files and folders (names starting with ``.``, e.g. the temporary
 ``.<name>.nc.<pid>.tmp`` of a file being written) are skipped. Every other
 ``*.nc`` file is an entry; one that cannot be read is listed with status
-``"unreadable"`` and the reason, never raised.
+``"unreadable"`` and the reason, never raised. A part folder with a
+``run.json`` (a run with no finished file yet) is an entry too, with status
+``"running"``, ``"interrupted"`` (its process is gone: ``ibsim run --resume``
+continues it) or ``"failed"`` (with the error).
 
 Ids are positions in the listing sorted by relative path: the same folder
 content gives the same ids, and a filtered catalog keeps its entries' ids.
@@ -28,7 +31,9 @@ import pandas as pd
 import xarray as xr
 
 from ibsim.catalog.combine import combine
-from ibsim.catalog.entry import COMPLETED, UNREADABLE, Entry, read_entry
+from ibsim.catalog.entry import (
+    COMPLETED, FAILED, INTERRUPTED, RUNNING, UNREADABLE, Entry, read_entry, read_run_entry,
+)
 from ibsim.catalog.query import check_keys, value_matches, values_equal
 from ibsim.catalog.table import DEFAULT_KEYS, catalog_table
 from ibsim.errors import ConfigError, ResultsFileError
@@ -68,13 +73,33 @@ def scan(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.as_posix())
 
 
+def scan_runs(root: Path) -> list[Path]:
+    """Part folders (``<name>.nc.parts`` with a ``run.json``) below ``root``,
+    relative to it: runs going, interrupted or failed."""
+    found: list[Path] = []
+    for folder, dirs, _ in os.walk(root):
+        base = Path(folder)
+        for name in dirs:
+            if name.endswith(".nc.parts") and (base / name / "run.json").is_file():
+                found.append((base / name).relative_to(root))
+        dirs[:] = [d for d in dirs if not is_skipped(d)]
+    return sorted(found, key=lambda p: p.as_posix())
+
+
 def config_keys(entries: Iterable[Entry]) -> list[str]:
-    """The config keys of the readable entries, in order of first appearance."""
+    """The config keys of the entries (those with a known config), in order of first appearance."""
     keys: dict[str, None] = {}
     for entry in entries:
-        if entry.readable:
-            keys.update(dict.fromkeys(entry.config))
+        keys.update(dict.fromkeys(entry.config))
     return list(keys)
+
+
+def status_counts(entries: Iterable[Entry]) -> dict[str, int]:
+    """How many entries have each status, in the order completed, running,
+    interrupted, failed, unreadable (statuses with none left out)."""
+    order = (COMPLETED, RUNNING, INTERRUPTED, FAILED, UNREADABLE)
+    statuses = [entry.status for entry in entries]
+    return {status: statuses.count(status) for status in order if status in statuses}
 
 
 class Catalog:
@@ -105,7 +130,13 @@ class Catalog:
             raise ConfigError(f"results folder {root} does not exist")
         if not root.is_dir():
             raise ConfigError(f"{root} is not a folder (the catalog lists the results files in a folder)")
-        entries = [read_entry(i, root / rel, rel) for i, rel in enumerate(scan(root))]
+        listing = [(rel, False) for rel in scan(root)]
+        listing += [(rel.with_name(rel.name[: -len(".parts")]), True) for rel in scan_runs(root)]
+        listing.sort(key=lambda item: (item[0].as_posix(), item[1]))
+        entries = [
+            read_run_entry(i, root / rel.with_name(rel.name + ".parts"), rel) if is_run else read_entry(i, root / rel, rel)
+            for i, (rel, is_run) in enumerate(listing)
+        ]
         self._setup(root, entries, config_keys(entries), ())
 
     def _setup(self, root: Path, entries: list[Entry], keys: list[str], filters: tuple[str, ...]) -> None:
@@ -149,15 +180,14 @@ class Catalog:
 
     @property
     def keys(self) -> list[str]:
-        """Config keys present in at least one readable file of the folder."""
+        """Config keys present in at least one entry's config."""
         return list(self._keys)
 
     def __repr__(self) -> str:
-        completed = sum(entry.status == COMPLETED for entry in self.entries)
-        unreadable = sum(entry.status == UNREADABLE for entry in self.entries)
         counts = f"{len(self.entries)} experiment{'s' if len(self.entries) != 1 else ''}"
-        if unreadable:
-            counts += f" ({completed} completed, {unreadable} unreadable)"
+        by_status = status_counts(self.entries)
+        if set(by_status) - {COMPLETED}:
+            counts += " (" + ", ".join(f"{n} {status}" for status, n in by_status.items()) + ")"
         where = f" where {' and '.join(self._filters)}" if self._filters else ""
         shown = ", ".join(f"{e.id}: {e.name}" for e in self.entries[:6])
         more = ", ..." if len(self.entries) > 6 else ""
@@ -180,7 +210,7 @@ class Catalog:
 
         Returns:
             A catalog of the matching entries (same ids). Conditions on config
-            values keep only readable entries.
+            values keep only entries with a known config (not unreadable files).
 
         Raises:
             ConfigError: A key is in no file's config (the message suggests the
@@ -200,8 +230,7 @@ class Catalog:
             if pattern is not None and not pattern.search(entry.name):
                 continue
             if wanted and not (
-                entry.readable
-                and all(key in entry.config and value_matches(entry.config[key], value) for key, value in wanted.items())
+                all(key in entry.config and value_matches(entry.config[key], value) for key, value in wanted.items())
             ):
                 continue
             kept.append(entry)
@@ -284,13 +313,16 @@ class Catalog:
 
         Raises:
             ConfigError: No entry has this id.
-            ResultsFileError: The file is unreadable.
+            ResultsFileError: The file is unreadable, or the run has no
+                finished file yet (running, interrupted or failed).
         """
         from ibsim.results import Results
 
         entry = self[entry_id]
-        if not entry.readable:
+        if entry.status == UNREADABLE:
             raise ResultsFileError(entry.error or f"{entry.path} is unreadable")
+        if not entry.readable:
+            raise ResultsFileError(f"{entry.path} has no results yet: the run is {entry.status} ({entry.note})")
         return Results.open(entry.path)
 
     def load(self, variables: Sequence[str] = DEFAULT_VARIABLES) -> xr.Dataset:

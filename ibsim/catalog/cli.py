@@ -6,7 +6,9 @@ estimators, final accuracies, path and some config keys). ``--where`` values
 are TOML, as for ``--set``; ``--name`` is a regular expression searched in the
 experiment name; ``--differing`` shows only the config keys whose values differ
 across the listed experiments. Unreadable files are listed with status
-``unreadable``, and the first line of each one's error follows the table.
+``unreadable``, and runs without a finished file yet (their part folders) with
+``running``, ``interrupted`` or ``failed``; after the table, one line for each
+of these says why (the error) or what to do (the command that resumes it).
 
 :func:`add_ls_command` adds the command to the ``ibsim`` parser's
 subcommands; its handler is :func:`command_ls`.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ibsim.catalog.catalog import Catalog
+from ibsim.catalog.catalog import Catalog, status_counts
 from ibsim.catalog.query import check_keys
 from ibsim.catalog.table import ACCURACY_COLUMNS, DEFAULT_KEYS, catalog_table, format_table
 from ibsim.errors import ConfigError
@@ -111,12 +113,12 @@ def command_ls(args: argparse.Namespace) -> int:
         frame = catalog_table(selected, keys if keys is not None else DEFAULT_KEYS)
         frame["path"] = [entry.relpath.as_posix() for entry in selected]
     print(format_table(frame))
-    unreadable = [entry for entry in selected if not entry.readable]
-    for entry in unreadable:
-        print(f"unreadable {entry.id} ({entry.relpath.as_posix()}): {entry.error_line}")
+    others = [entry for entry in selected if not entry.readable]
+    for entry in others:
+        print(f"{entry.status} {entry.id} ({entry.relpath.as_posix()}): {entry.note}")
     if not getattr(args, "quiet", False):
         count = f"{len(selected)} of {len(catalog)}" if len(selected) != len(catalog) else f"{len(catalog)}"
-        note = f", {len(unreadable)} unreadable" if unreadable else ""
+        note = "".join(f", {n} {status}" for status, n in status_counts(others).items())
         extra_note = "; no config key differs" if differing == [] else ""
         print(f"{count} experiment(s) in {catalog.root}{note}{extra_note}")
     return 0

@@ -15,6 +15,7 @@ version of ibsim (with keys this version does not know) still list.
 """
 from __future__ import annotations
 
+import socket
 import tomllib
 import warnings
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from ibsim.results.reader import open_dataset
 
 COMPLETED = "completed"
 UNREADABLE = "unreadable"
+#: statuses of runs that have a part folder but no finished file yet
+RUNNING, INTERRUPTED, FAILED = "running", "interrupted", "failed"
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,10 @@ class Entry:
         relpath: The file relative to the catalog's folder.
         name: The experiment's name (``attrs["name"]``; the file's stem when
             the file is unreadable).
-        status: ``"completed"`` or ``"unreadable"``.
+        status: ``"completed"`` or ``"unreadable"`` for files; ``"running"``,
+            ``"interrupted"`` (its process is gone: ``ibsim run --resume``
+            continues it) or ``"failed"`` (with the error) for runs that have a
+            part folder and no finished file yet.
         config: The complete stored config (empty when unreadable).
         created: UTC time the file was written (``attrs["created"]``), if known.
         final_train_accuracy: Training accuracy at the end: per run, the last
@@ -52,7 +58,9 @@ class Entry:
         n_runs: Runs in the file (0 when unreadable).
         n_epochs: Recorded epochs in the file (0 when unreadable).
         estimators: Labels of the estimates in the file.
-        error: Why the file is unreadable (None when it is readable).
+        error: Why the file is unreadable or the run failed (None otherwise).
+        hint: For a run without a finished file, what to do about it or who
+            is running it (e.g. the command that resumes it).
     """
 
     id: int
@@ -68,6 +76,7 @@ class Entry:
     n_epochs: int = 0
     estimators: tuple[str, ...] = ()
     error: str | None = None
+    hint: str | None = None
 
     @property
     def readable(self) -> bool:
@@ -91,9 +100,14 @@ class Entry:
         """The first line of the error ('' when the file is readable)."""
         return first_line(self.error)
 
+    @property
+    def note(self) -> str:
+        """One line on an entry that is not a completed file: its error or its hint ('' otherwise)."""
+        return self.error_line or (self.hint or "")
+
     def __repr__(self) -> str:
         if not self.readable:
-            return f"<Entry {self.id}: {self.relpath} unreadable: {self.error_line}>"
+            return f"<Entry {self.id}: {self.relpath} {self.status}: {self.note}>"
         return (
             f"<Entry {self.id}: {self.name} ({self.relpath}), {self.n_runs} runs, {self.n_epochs} epochs, "
             f"test accuracy {self.final_test_accuracy:.3f}>"
@@ -126,6 +140,44 @@ def final_accuracy(values: np.ndarray) -> float:
         if finite.size:
             last.append(row[finite[-1]])
     return float(np.mean(last)) if last else float("nan")
+
+
+def read_run_entry(entry_id: int, parts: Path, relpath: Path) -> Entry:
+    """An entry for a run that has a part folder and no finished file yet.
+
+    Its status comes from the folder's ``run.json``: ``"failed"`` (with the
+    error), ``"running"`` while the process that wrote it is alive (on this
+    host; a run of another host is taken at its word), and ``"interrupted"``
+    when that process is gone, e.g. killed (the hint names the command that
+    resumes it).
+
+    Args:
+        entry_id: The entry's id.
+        parts: The part folder (``<name>.nc.parts``).
+        relpath: The results file it will write, relative to the catalog's folder.
+    """
+    from ibsim.pipeline.parts import PartStore
+
+    store = PartStore(parts)
+    record = store.read_run() or {}
+    status = record.get("status")
+    pid, host = record.get("pid"), record.get("host")
+    if status == RUNNING and host == socket.gethostname() and not store.held_by_live_process():
+        status = INTERRUPTED
+    if status not in (RUNNING, FAILED):
+        status = INTERRUPTED
+    try:
+        config = tomllib.loads(record.get("config") or "")
+    except tomllib.TOMLDecodeError:
+        config = {}
+    output = parts.with_name(parts.name[: -len(".parts")])
+    resume = f"resume with: ibsim run CONFIG --resume --output {output}"
+    hints = {RUNNING: f"running as process {pid} on {host}", INTERRUPTED: f"interrupted; {resume}",
+             FAILED: resume}
+    error = record.get("error") if status == FAILED else None
+    return Entry(id=entry_id, path=output, relpath=relpath, name=str(record.get("name") or relpath.stem),
+                 status=status, config=config, created=record.get("started"),
+                 error=error or (f"failed: {resume}" if status == FAILED else None), hint=hints[status])
 
 
 def read_entry(entry_id: int, path: Path, relpath: Path) -> Entry:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any, Callable, Sequence, TypeVar
 
 from ibsim.errors import IbsimError, RunFailedError
@@ -33,12 +34,23 @@ class Backend:
         """A short description for the results file's attributes."""
         return self.name
 
+    def share(self, error: BaseException | None) -> None:
+        """After work only the root did: raise ``error`` (the root's) everywhere.
+
+        Every process waits here (MPI) until the root has finished; other ranks
+        raise :class:`~ibsim.errors.ElsewhereError` so that the message is
+        printed once, by the root.
+        """
+        if error is not None:
+            raise error
+
     def close(self) -> None:
         """Release workers."""
 
 
 #: Fault injection for the failure tests: a unit whose description contains
-#: this variable's value raises instead of running (see docs/reliability.md).
+#: this variable's value raises instead of running; with a "kill:" prefix, the
+#: process kills itself with SIGKILL instead (see docs/reliability.md).
 FAIL_UNIT_VARIABLE = "IBSIM_FAIL_UNIT"
 
 
@@ -53,7 +65,9 @@ def run_unit(task: Callable[[Any, Any], T], context: Any, unit: Any, where: str,
     """Run one unit; a failure becomes a :class:`RunFailedError` naming the unit and the worker."""
     try:
         inject = inject or injected_failure()
-        if inject and inject in str(unit):
+        if inject and inject.removeprefix("kill:") in str(unit):
+            if inject.startswith("kill:"):
+                os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f"injected failure ({FAIL_UNIT_VARIABLE}={inject})")
         return task(context, unit)
     except (KeyboardInterrupt, RunFailedError):

@@ -5,8 +5,10 @@ import os
 from typing import Any, Callable, Sequence, TypeVar
 
 from joblib import Parallel, delayed
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
+from ibsim.errors import RunFailedError
 from ibsim.parallel.base import Backend, injected_failure, run_unit
 from ibsim.threads import available_cores, set_worker_threads
 
@@ -40,8 +42,17 @@ class JoblibBackend(Backend):
                             return_as="generator")
         inject = injected_failure()
         calls = (delayed(_in_worker)(task, context, unit, self.threads, inject) for unit in units)
-        return list(tqdm(parallel(calls), total=len(units), desc=desc, disable=quiet or len(units) < 2,
-                         leave=False))
+        results: list[T] = []
+        try:
+            for result in tqdm(parallel(calls), total=len(units), desc=desc, disable=quiet or len(units) < 2,
+                               leave=False):
+                results.append(result)
+        except TerminatedWorkerError as error:
+            raise RunFailedError(
+                f"a joblib worker died (killed, or out of memory) while running units; the first unit not "
+                f"finished is {units[len(results)]}: {error}"
+            ) from None
+        return results
 
     def describe(self) -> str:
         return f"joblib ({self.jobs} workers x {self.threads} threads)"

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
+from ibsim.errors import ElsewhereError
 from ibsim.parallel.base import Backend, balanced_owners, run_unit
 from ibsim.threads import available_cores, set_worker_threads
 
@@ -98,3 +99,10 @@ class MPIBackend(Backend):
 
     def describe(self) -> str:
         return f"mpi ({self.size} ranks x {self.threads} threads)"
+
+    def share(self, error: BaseException | None) -> None:
+        message = self.comm.bcast(f"{error}" if (self.is_root and error is not None) else None, root=0)
+        if self.is_root and error is not None:
+            raise error
+        if message is not None:
+            raise ElsewhereError(f"rank 0 stopped the run: {message}")

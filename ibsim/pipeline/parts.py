@@ -6,15 +6,22 @@ float32 ``.npy`` array per layer with the recorded activations, laid out
 write, and a summary (metrics, activation ranges, run status). Recorded epochs
 go straight to disk, so no unit holds more than one epoch of activations in
 memory; readers map the arrays. A group is complete when its summary exists
-(written last, atomically). The folder is removed once the results file is
-complete.
+(written last, atomically); until then, its latest checkpoint lets an
+interrupted run continue (``ibsim run --resume``). ``run.json`` says whether
+the run is going or failed (with the error) and which config it belongs to. The
+folder is removed once the results file is complete.
 """
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import shutil
+import socket
 from dataclasses import dataclass, fields
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +83,11 @@ class EpochWriter:
             self._files.append((os.open(path, os.O_WRONLY), header.offset, header.shape))
             del header
 
+    def sync(self) -> None:
+        """Make the epochs written so far durable (before a checkpoint refers to them)."""
+        for fd, _, _ in self._files:
+            os.fsync(fd)
+
     def write(self, slot: int, layers: list[np.ndarray], valid: np.ndarray | None = None) -> None:
         """Store ``layers[k]`` (runs, samples, width) as recorded epoch ``slot``
         (all runs, stopped ones too: their values say how they stopped)."""
@@ -91,6 +103,15 @@ class EpochWriter:
         self._files = []
 
 
+def is_zombie(pid: int) -> bool:
+    """Whether a process has ended but was not reaped by its parent yet (Linux; False elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
 class PartStore:
     """The part folder of one output file."""
 
@@ -103,11 +124,14 @@ class PartStore:
     def _activation_path(self, group: int, layer: int) -> Path:
         return self.group_dir(group) / f"activations_{layer + 1}.npy"
 
-    def create_activations(self, group: int, shapes: list[tuple[int, ...]]) -> "EpochWriter":
-        """New activation arrays, one per layer, shaped (epochs, runs, samples, width)."""
+    def create_activations(self, group: int, shapes: list[tuple[int, ...]], reopen: bool = False) -> "EpochWriter":
+        """Activation arrays, one per layer, shaped (epochs, runs, samples, width):
+        new ones, or (``reopen``) the existing ones of an interrupted run."""
         self.group_dir(group).mkdir(parents=True, exist_ok=True)
         paths = [self._activation_path(group, k) for k in range(len(shapes))]
         for path, shape in zip(paths, shapes):
+            if reopen and path.is_file() and np.load(path, mmap_mode="r").shape == shape:
+                continue
             np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape).flush()
         return EpochWriter(paths)
 
@@ -146,6 +170,69 @@ class PartStore:
 
     def read_estimate(self, unit_index: int) -> np.ndarray:
         return np.load(self._estimate_path(unit_index))
+
+    # ------------------------------------------------------------ checkpoints
+    def _checkpoint_path(self, group: int) -> Path:
+        return self.group_dir(group) / "checkpoint.pkl"
+
+    def write_checkpoint(self, group: int, state: dict[str, Any]) -> None:
+        """Store a group's training state atomically (replacing the previous one)."""
+        path = self._checkpoint_path(group)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as handle:
+            pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def read_checkpoint(self, group: int) -> dict[str, Any] | None:
+        """The group's latest checkpoint, or None."""
+        path = self._checkpoint_path(group)
+        if not path.is_file():
+            return None
+        with open(path, "rb") as handle:
+            return pickle.load(handle)  # noqa: S301 - our own file, in our own part folder
+
+    def has_estimate(self, unit_index: int) -> bool:
+        return self._estimate_path(unit_index).is_file()
+
+    # ------------------------------------------------------------- run state
+    @property
+    def run_file(self) -> Path:
+        return self.root / "run.json"
+
+    def read_run(self) -> dict[str, Any] | None:
+        """The run record (status, config hash, pid, host, error), or None."""
+        try:
+            return json.loads(self.run_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_run(self, **fields: Any) -> None:
+        """Update the run record atomically."""
+        record = {**(self.read_run() or {}), **fields,
+                  "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.run_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, self.run_file)
+
+    def held_by_live_process(self) -> bool:
+        """Whether a process on this host that is still running owns the folder."""
+        record = self.read_run() or {}
+        if record.get("status") != "running" or record.get("host") != socket.gethostname():
+            return False
+        pid = record.get("pid")
+        if not isinstance(pid, int) or pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not is_zombie(pid)
 
     def remove(self) -> None:
         """Delete the whole part folder."""

@@ -10,15 +10,22 @@ experiment's file is written by rank 0.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
+import sys
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ibsim.config.config import Config
+from ibsim.errors import IbsimError, OutputError
 from ibsim.parallel import make_backend
+from ibsim.pipeline import budget
 from ibsim.pipeline.assemble import assemble
 from ibsim.pipeline.data import experiment_data
 from ibsim.pipeline.estimation import estimate_unit
@@ -46,6 +53,7 @@ class RunContext:
     quiet: bool
     threads: int
     backend: str
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,18 +72,21 @@ class JobUnit:
         return f"{self.unit} of experiment '{self.experiment}'"
 
 
-def train_task(context: RunContext, item: JobUnit) -> GroupSummary:
+def train_task(context: RunContext, item: JobUnit) -> None:
     """Training unit (runs in a worker): train a group into its job's part store."""
     job = context.jobs[item.job]
     data = experiment_data(job.config, context.data_dir)
-    return train_group(job.config, job.plan, item.unit, data, PartStore(job.parts), context.threads, context.quiet)
+    train_group(job.config, job.plan, item.unit, data, PartStore(job.parts), context.threads, context.quiet,
+                resume=context.resume)
 
 
 def estimate_task(context: RunContext, item: JobUnit) -> None:
     """Deferred estimation unit (runs in a worker): its result goes to the part folder."""
     job = context.jobs[item.job]
-    data = experiment_data(job.config, context.data_dir)
     store = PartStore(job.parts)
+    if context.resume and store.has_estimate(item.unit.index):
+        return
+    data = experiment_data(job.config, context.data_dir)
     store.write_estimate(item.unit.index, estimate_unit(job.config, item.unit, job.plan.epochs, data, store))
 
 
@@ -125,6 +136,76 @@ def parts_path(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
+def config_hash(config: Config) -> str:
+    """A fingerprint of a config, to tell whether a part folder belongs to it."""
+    return hashlib.sha256(config.to_toml().encode()).hexdigest()
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ibsim-probe-"):
+            pass
+    except OSError as error:
+        raise OutputError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
+
+
+def _remove_stale_temporaries(output: Path) -> None:
+    """Delete ``.<name>.<pid>.tmp`` files left by writers that no longer run."""
+    for tmp in output.parent.glob(f".{output.name}.*.tmp"):
+        pid = tmp.name[len(output.name) + 2 : -4]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                tmp.unlink(missing_ok=True)
+            except PermissionError:
+                pass
+
+
+def prepare(job: Job, resume: bool, quiet: bool) -> None:
+    """Before any work (on the root): the output folder is writable, no other
+    run holds the part folder, an interrupted run is resumed or cleared, and
+    the part folder says this run is going."""
+    _check_writable(job.output.parent)
+    _remove_stale_temporaries(job.output)
+    store = PartStore(job.parts)
+    if job.parts.exists():
+        record = store.read_run() or {}
+        if store.held_by_live_process():
+            raise OutputError(
+                f"another ibsim run (pid {record.get('pid')}) is writing {job.parts}; wait for it to finish "
+                "or choose another --output"
+            )
+        if resume:
+            if record.get("config_hash") != config_hash(job.config):
+                raise OutputError(
+                    f"{job.parts} holds an interrupted run of a different config; run without --resume "
+                    "to start afresh (it will be removed), or restore the config it was started with"
+                )
+        else:
+            if not quiet:
+                print(f"ibsim: removing {job.parts}, left by an interrupted run (--resume continues such a run)",
+                      file=sys.stderr)
+            store.remove()
+    store.write_run(status="running", pid=os.getpid(), host=socket.gethostname(),
+                    started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    config_hash=config_hash(job.config), output=str(job.output), name=job.config.name,
+                    config=job.config.to_toml(), error=None)
+
+
+def check_budget(job_list: Sequence[Job], data_dir: str | None, workers: int) -> list[budget.Resources]:
+    """Estimate and check disk and memory of every job (raises when they do not fit)."""
+    needs = []
+    for job in job_list:
+        data = experiment_data(job.config, data_dir)
+        resources = budget.estimate(job.config, job.plan, len(data.splits.full_dataset), data.recorded.X.shape[1],
+                                    data.n_classes, len(data.recorded))
+        needs.append((job.config.name, job.output, resources))
+    budget.check(needs, workers)
+    return [r for _, _, r in needs]
+
+
 def run_experiments(
     configs: Sequence[Config],
     outputs: Sequence[str | Path],
@@ -144,7 +225,8 @@ def run_experiments(
         backend: "auto", "serial", "joblib" or "mpi".
         jobs: Workers of the joblib backend.
         quiet: Hide progress bars.
-        resume: Continue interrupted runs (reserved; see docs/reliability.md).
+        resume: Continue interrupted runs: finished groups and estimation units are
+            kept, unfinished groups continue from their last checkpoint.
 
     Returns:
         The files written (on MPI ranks other than 0: an empty list).
@@ -152,14 +234,26 @@ def run_experiments(
     from ibsim.datasets.files import data_dir as resolve_data_dir
 
     runner = make_backend(backend, jobs)
+    job_list = tuple(
+        Job(config, make_plan(config), Path(output), parts_path(Path(output)))
+        for config, output in zip(configs, outputs)
+    )
+    started: list[Job] = []
     try:
-        job_list = tuple(
-            Job(config, make_plan(config), Path(output), parts_path(Path(output)))
-            for config, output in zip(configs, outputs)
-        )
-        context = RunContext(job_list, str(resolve_data_dir(data_dir)), quiet, runner.threads, runner.describe())
-        for job in job_list:  # a missing or corrupt data file fails here, before any training
-            experiment_data(job.config, context.data_dir)
+        context = RunContext(job_list, str(resolve_data_dir(data_dir)), quiet, runner.threads, runner.describe(),
+                             resume)
+        refusal = None
+        if runner.is_root:
+            # everything that can be checked before training: data files (and their
+            # checksums), room on disk and in memory, the output folders
+            try:
+                check_budget(job_list, context.data_dir, getattr(runner, "jobs", 1))
+                for job in job_list:
+                    prepare(job, resume, quiet)
+                    started.append(job)
+            except IbsimError as error:
+                refusal = error
+        runner.share(refusal)
         training = [JobUnit(j, g, job.config.name) for j, job in enumerate(job_list) for g in job.plan.groups]
         estimation = [JobUnit(j, u, job.config.name)
                       for j, job in enumerate(job_list) for u in job.plan.estimation_units]
@@ -169,6 +263,11 @@ def run_experiments(
         runner.map(estimate_task, context, estimation, desc="estimating", quiet=quiet)
         written = runner.map(assemble_task, context, assembly, desc="writing", quiet=quiet)
         return list(written) if runner.is_root else []
+    except BaseException as error:
+        for job in started:  # what failed, said where the run was going on
+            if job.parts.exists():
+                PartStore(job.parts).write_run(status="failed", error=f"{type(error).__name__}: {error}")
+        raise
     finally:
         runner.close()
 

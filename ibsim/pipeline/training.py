@@ -1,6 +1,7 @@
 """The training unit: one group of runs, trained, recorded and (inline) estimated."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,11 @@ from ibsim.pipeline.plan import Group, Plan
 
 #: Keras' clipping of probabilities in categorical cross-entropy.
 PROBABILITY_EPSILON = 1e-7
+
+#: Activations beyond this magnitude mean the run has diverged (as NaN and inf
+#: do): no trained network gets there, float32 sums are meaningless by then, and
+#: bins of any sensible width would overflow.
+DIVERGENCE_LIMIT = 1e15
 
 
 def loss_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +66,8 @@ class Recording:
 
     def record(self, slot: int, epoch: int, gradients: GradientStats | None = None) -> None:
         """Record epoch ``epoch`` into slot ``slot``. Runs that stopped earlier get
-        NaN; a run whose activations are no longer finite is marked diverged."""
+        NaN; a run whose activations are no longer finite (or beyond
+        :data:`DIVERGENCE_LIMIT`) is marked diverged, frozen and NaN from here."""
         outputs = self.ensemble.record(self.data.recorded.X)
         s = self.summary
         for k, values in enumerate(outputs):
@@ -75,8 +82,9 @@ class Recording:
             s.grad_std[:, slot] = gradients.std.T
         if self.record_weights:
             s.weight_norm[:, slot] = self.ensemble.weight_norms().T
-        finite = np.isfinite(s.act_min[:, slot]).all(axis=1) & np.isfinite(s.act_max[:, slot]).all(axis=1)
-        s.run_status[~finite & (s.run_status == COMPLETED)] = DIVERGED
+        with np.errstate(invalid="ignore"):
+            bounded = (np.abs(s.act_min[:, slot]) <= DIVERGENCE_LIMIT) & (np.abs(s.act_max[:, slot]) <= DIVERGENCE_LIMIT)
+        s.run_status[~bounded.all(axis=1) & (s.run_status == COMPLETED)] = DIVERGED
         going = s.run_status == COMPLETED
         if not going.all():
             self.ensemble.deactivate(np.flatnonzero(~going))
@@ -119,10 +127,11 @@ class GroupTraining:
     """
 
     def __init__(self, config: Config, plan: Plan, group: Group, data: ExperimentData, store: PartStore,
-                 threads: int = 1, sinks: list[Sink] | None = None) -> None:
+                 threads: int = 1, sinks: list[Sink] | None = None, resume: bool = False) -> None:
         from ibsim.networks.ensemble import Ensemble
 
         self.config, self.group, self.epochs, self.store = config, group, plan.epochs, store
+        checkpoint = store.read_checkpoint(group.index) if resume else None
         network = Network(**{k: config[k] for k in Network.PARAMS})
         self.ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
         n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
@@ -130,10 +139,12 @@ class GroupTraining:
         self.inline = InlineEstimation(config, plan.inline_estimators, data, np.asarray(group.runs), plan.epochs,
                                        n_layers)
         sinks = list(sinks or [])
+        self.writer = None
         if plan.needs_parts:
             n = len(data.recorded)
             shapes = [(n_epochs, len(group.runs), n, w) for w in self.ensemble.widths[1:]]
-            sinks.append(store.create_activations(group.index, shapes))
+            self.writer = store.create_activations(group.index, shapes, reopen=checkpoint is not None)
+            sinks.append(self.writer)
         if plan.inline_estimators:
             sinks.append(self.inline)
         self.recorder = Recording(self.ensemble, data, self.summary, sinks, config.record_gradients)
@@ -142,9 +153,30 @@ class GroupTraining:
         self.y_train = tf.constant(data.splits.training.Y)
         self.epoch = 0
         self.slot = 0
-        if self.epochs[0] == 0:
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        elif self.epochs[0] == 0:
             self.recorder.record(0, 0)
             self.slot = 1
+
+    def _restore(self, checkpoint: dict) -> None:
+        """Continue from a checkpoint of this group (bit for bit where it left off)."""
+        self.ensemble.load_state(checkpoint["ensemble"])
+        summary = checkpoint["summary"]
+        for field in dataclasses.fields(GroupSummary):
+            setattr(self.summary, field.name, getattr(summary, field.name))
+        self.inline.values = checkpoint["inline"]
+        self.epoch, self.slot = checkpoint["epoch"], checkpoint["slot"]
+
+    def checkpoint(self) -> None:
+        """Store everything needed to continue from here (after the recorded
+        epochs so far are safely on disk)."""
+        if self.writer is not None:
+            self.writer.sync()
+        self.store.write_checkpoint(self.group.index, {
+            "epoch": self.epoch, "slot": self.slot, "ensemble": self.ensemble.state(),
+            "summary": self.summary, "inline": self.inline.values,
+        })
 
     @property
     def finished(self) -> bool:
@@ -168,6 +200,8 @@ class GroupTraining:
                 self.slot += 1
             if config.early_stopping:
                 self.recorder.stop_early(self.epoch, config.early_stopping, monitor)
+            if config.checkpoint_every and self.epoch % config.checkpoint_every == 0 and not self.finished:
+                self.checkpoint()
         return done
 
     def finish(self) -> GroupSummary:
@@ -180,7 +214,7 @@ class GroupTraining:
 
 def train_group(
     config: Config, plan: Plan, group: Group, data: ExperimentData, store: PartStore,
-    threads: int = 1, quiet: bool = True,
+    threads: int = 1, quiet: bool = True, resume: bool = False,
 ) -> GroupSummary:
     """Train and record the runs of ``group``; leave the summary (and, if the
     plan needs them, the activations) in ``store``.
@@ -193,11 +227,15 @@ def train_group(
         store: Where to write.
         threads: Threads this unit may use.
         quiet: Hide the progress bar.
+        resume: Skip a group that is done; continue one from its checkpoint.
     """
-    training = GroupTraining(config, plan, group, data, store, threads)
+    if resume and store.is_done(group.index):
+        return store.read_summary(group.index)
+    training = GroupTraining(config, plan, group, data, store, threads, resume=resume)
     runs = group.runs
     label = f"runs {runs[0]}-{runs[-1]}" if len(runs) > 1 else f"run {runs[0]}"
-    with tqdm(total=config.epochs, desc=f"train {label}", disable=quiet, leave=False) as bar:
+    with tqdm(total=config.epochs, initial=training.epoch, desc=f"train {label}", disable=quiet,
+              leave=False) as bar:
         while not training.finished:
             bar.update(training.run_epochs(1))
     return training.finish()

@@ -1,0 +1,128 @@
+"""Disk and memory an experiment will need, estimated before any training.
+
+A run that cannot fit is refused at once, with the numbers and what to change,
+instead of failing hours later. The estimates are deliberately on the safe side
+(activations are counted uncompressed; memory includes TensorFlow's own).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ibsim.config.config import Config
+from ibsim.errors import IbsimError
+from ibsim.pipeline.plan import Plan
+
+#: Python, TensorFlow and XLA in one worker, measured at about 600 MB; rounded up.
+PROCESS_BASE_BYTES = 800 * 2**20
+#: Compressed activation cubes measured at about 0.85 of their raw size.
+FILE_COMPRESSION = 0.9
+
+
+class ResourceError(IbsimError):
+    """A run would not fit the disk or the memory of this machine."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one experiment needs."""
+
+    part_bytes: int  # recorded activations in the part folder while it runs
+    file_bytes: int  # the results file
+    worker_bytes: int  # peak memory of one worker
+
+    @property
+    def disk_bytes(self) -> int:
+        """Disk at the output: the part folder and the results file exist together
+        while the file is written."""
+        return self.part_bytes + self.file_bytes
+
+
+def estimate(config: Config, plan: Plan, n_samples: int, n_features: int, n_classes: int,
+             n_recorded: int) -> Resources:
+    """Disk and memory for one experiment.
+
+    Args:
+        config: The experiment.
+        plan: Its plan.
+        n_samples: Samples in the dataset.
+        n_features: Input features.
+        n_classes: Classes.
+        n_recorded: Samples of the recorded split.
+    """
+    widths = sum(config.architecture) + n_classes
+    cube = len(plan.runs) * len(plan.epochs) * n_recorded * widths * 4
+    part = cube if plan.needs_parts else 0
+    file = int(cube * FILE_COMPRESSION) if config.save_activations else 0
+    file += len(plan.runs) * len(plan.epochs) * (len(config.architecture) + 1) * 8 * (12 + 2 * len(config.estimator))
+    group = max(len(g.runs) for g in plan.groups)
+    dataset = n_samples * (n_features + n_classes) * 4 * 3  # splits and their tensors
+    epoch = group * n_recorded * widths * 4 * 3  # one recorded epoch: outputs, copies, estimation
+    widest = max(config.architecture + [n_features])
+    kde = n_recorded * widest * 8 * 2 if any(e.startswith("kde") for e in config.estimator) else 0
+    return Resources(part, file, PROCESS_BASE_BYTES + dataset + epoch + kde)
+
+
+def free_disk_bytes(path: Path) -> int:
+    """Free bytes on the file system holding ``path`` (or its nearest existing parent)."""
+    path = Path(path).resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new work (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def check(needs: list[tuple[str, Path, Resources]], workers: int) -> None:
+    """Refuse work that does not fit.
+
+    Args:
+        needs: (experiment name, output path, resources) per experiment.
+        workers: Workers on this machine at once.
+
+    Raises:
+        ResourceError: With the numbers and what to change.
+    """
+    by_disk: dict[Path, list[tuple[str, Resources]]] = {}
+    for name, output, resources in needs:
+        by_disk.setdefault(Path(output).resolve().parent, []).append((name, resources))
+    for folder, items in by_disk.items():
+        needed = sum(r.disk_bytes for _, r in items)
+        free = free_disk_bytes(folder)
+        if needed > free:
+            worst = max(items, key=lambda item: item[1].disk_bytes)
+            raise ResourceError(
+                f"this run needs about {gb(needed)} of disk in {folder} (recorded activations "
+                f"{gb(sum(r.part_bytes for _, r in items))} while it runs, results files "
+                f"{gb(sum(r.file_bytes for _, r in items))}) but {gb(free)} are free; the largest is "
+                f"'{worst[0]}'. To need less: record fewer epochs (record_schedule = \"log\" with fewer "
+                "record_points), keep no activation cubes (save_activations = false), record on the test "
+                "split (calculate_mi_for = \"test\"), run fewer runs, or write elsewhere (--output)"
+            )
+    memory = available_memory_bytes()
+    peak = max(r.worker_bytes for _, _, r in needs)
+    if memory is not None and peak * workers > memory:
+        raise ResourceError(
+            f"this run needs about {gb(peak)} of memory per worker, {gb(peak * workers)} for {workers} "
+            f"worker(s), but {gb(memory)} are available. To need less: fewer workers (--jobs), smaller "
+            "groups (group_size), record on the test split (calculate_mi_for = \"test\")"
+        )
