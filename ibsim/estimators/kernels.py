@@ -14,7 +14,7 @@ import numpy as np
 
 from ibsim.errors import EstimatorError
 from ibsim.estimators import reference
-from ibsim.threads import worker_threads
+from ibsim.threads import kernel_threads
 
 try:
     from ibsim_ext import _binning, _kde
@@ -123,7 +123,7 @@ def binned_entropies(
     groups_a = _index_array(groups, n_groups, n, "groups")
     out = np.zeros((n_blocks, 3))
     status = np.zeros(n_blocks, dtype=np.int32)
-    threads = max(1, min(num_threads or worker_threads(), n_blocks))
+    threads = max(1, min(num_threads or kernel_threads(), n_blocks))
     _binning.binned_entropies(
         acts, lo_b, width_b, int(n_bins), labels_a, int(n_labels), groups_a, int(n_groups), out, status, threads
     )
@@ -160,7 +160,7 @@ def kde_log_sums(
     labels_a = _index_array(labels, n_labels, n, "labels")
     out = np.zeros((n_blocks, 2))
     status = np.zeros(n_blocks, dtype=np.int32)
-    _kde.kde_log_sums(acts, labels_a, int(n_labels), float(scale), out, status, max(1, num_threads or worker_threads()))
+    _kde.kde_log_sums(acts, labels_a, int(n_labels), float(scale), out, status, max(1, num_threads or kernel_threads()))
     _raise_for(status)
     return out
 

@@ -11,8 +11,9 @@ from ibsim.errors import EstimatorError
 from ibsim.estimators import Estimator, LayerBlocks, make_estimator
 from ibsim.estimators.kernels import BlockError
 from ibsim.pipeline.data import ExperimentData
-from ibsim.pipeline.parts import PartStore
+from ibsim.pipeline.parts import GroupSummary, PartStore
 from ibsim.pipeline.plan import EstimationUnit
+from ibsim.threads import limit_kernel_threads
 
 
 def block_ranges(scope: str, act_min: np.ndarray, act_max: np.ndarray) -> np.ndarray:
@@ -48,15 +49,36 @@ class Samples:
         return cls(data.recorded.y, data.n_classes, data.groups, data.n_groups)
 
 
+def probe_edges(probe: np.ndarray, index: tuple, rows: slice | None, widths: list[int],
+                layer: int) -> np.ndarray | None:
+    """One layer's bin edges from recorded probe activations.
+
+    Args:
+        probe: A summary's ``probe`` (runs, epochs, probe points, all layers' neurons).
+        index: Which (runs, epochs) blocks, e.g. ``(runs, slot)``.
+        rows: The estimator's probe points (None: it probes nothing).
+        widths: Width of every layer, in order (the neuron axis is their concatenation).
+        layer: Which layer.
+
+    Returns:
+        (blocks..., points, width of the layer), or None when ``rows`` is None.
+    """
+    if rows is None:
+        return None
+    start = sum(widths[:layer])
+    return probe[index][..., rows, start : start + widths[layer]]
+
+
 def estimate_layer(
     estimator: Estimator, acts: np.ndarray, samples: Samples, ranges: np.ndarray | None,
-    where: list[tuple[int, int]], layer: int,
+    where: list[tuple[int, int]], layer: int, edges: np.ndarray | None = None,
 ) -> np.ndarray:
     """I(X;T), I(T;Y) of blocks (B, N, width) of one layer; errors name the
-    (run, epoch) of the failing block from ``where``."""
+    (run, epoch) of the failing block from ``where``. ``edges`` (B, points,
+    width) are the layer's probe activations for estimators that probe."""
     blocks = LayerBlocks(
         acts=acts, labels=samples.labels, n_classes=samples.n_classes, groups=samples.groups,
-        n_groups=samples.n_groups, ranges=ranges,
+        n_groups=samples.n_groups, ranges=ranges, edges=edges,
     )
     try:
         return estimator.estimate_blocks(blocks)
@@ -74,30 +96,40 @@ class InlineEstimation:
         config: The experiment config.
         indices: Which of ``config.estimator`` to compute.
         data: The experiment's data.
-        runs: The group's run indices.
+        summary: The group's summary (its runs; the probe activations of the
+            epoch being recorded, for estimators that probe).
         epochs: The recorded epoch numbers.
-        n_layers: Number of layers.
     """
 
-    def __init__(self, config: Config, indices: tuple[int, ...], data: ExperimentData, runs: np.ndarray,
-                 epochs: np.ndarray, n_layers: int):
+    def __init__(self, config: Config, indices: tuple[int, ...], data: ExperimentData, summary: GroupSummary,
+                 epochs: np.ndarray):
         self.estimators = [make_estimator(config.estimator[i]) for i in indices]
+        self.probe_rows = [data.probe_rows.get(e.spec) for e in self.estimators]
         self.samples = Samples.of(data)
-        self.values = np.full((len(indices), len(runs), len(epochs), n_layers, 2), np.nan)
-        self.runs, self.epochs = runs, epochs
+        self.summary = summary
+        n_layers = summary.act_min.shape[2]
+        self.values = np.full((len(indices), len(summary.runs), len(epochs), n_layers, 2), np.nan)
+        self.runs, self.epochs = summary.runs, epochs
 
     def write(self, slot: int, outputs: list[np.ndarray], valid: np.ndarray) -> None:
         going = np.flatnonzero(valid)
         if going.size == 0:
             return
+        with limit_kernel_threads(1):  # beside TensorFlow's spinning pool, one thread is fastest
+            self._estimate(slot, outputs, going)
+
+    def _estimate(self, slot: int, outputs: list[np.ndarray], going: np.ndarray) -> None:
         where = [(int(self.runs[r]), int(self.epochs[slot])) for r in going]
+        widths = [acts.shape[-1] for acts in outputs]
         for i, estimator in enumerate(self.estimators):
             for k, acts in enumerate(outputs):
                 block = acts[going]
                 ranges = None
                 if estimator.range_scope == "block":
                     ranges = np.stack([block.min(axis=(1, 2)), block.max(axis=(1, 2))], axis=1)
-                self.values[i, going, slot, k] = estimate_layer(estimator, block, self.samples, ranges, where, k)
+                edges = probe_edges(self.summary.probe, (going, slot), self.probe_rows[i], widths, k)
+                self.values[i, going, slot, k] = estimate_layer(estimator, block, self.samples, ranges, where, k,
+                                                                edges)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -122,6 +154,8 @@ def estimate_unit(
         else None
     )
     valid = epochs[None, e0:e1] <= summary.stop_epoch[:, None]
+    widths = [array.shape[-1] for array in arrays]
+    rows = data.probe_rows.get(estimator.spec)
     for position, run in enumerate(summary.runs):
         slots = np.flatnonzero(valid[position])
         if slots.size == 0:
@@ -130,6 +164,7 @@ def estimate_unit(
         for layer in range(n_layers):
             acts = np.asarray(arrays[layer][e0 + slots, position])
             block_range = None if ranges is None else ranges[position, e0 + slots, layer]
+            edges = probe_edges(summary.probe, (position, e0 + slots), rows, widths, layer)
             result[position, slots, layer] = estimate_layer(estimator, acts, Samples.of(data), block_range, where,
-                                                            layer)
+                                                            layer, edges)
     return result
