@@ -29,11 +29,15 @@ class Plot(Component):
 
     def draw(self, results: "Results", path: str | Path | None = None) -> Figure:
         """Draw the figure and, given a path, save it there."""
-        fig = self.figure(results)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=120, bbox_inches="tight")
-        return fig
+        return save_figure(self.figure(results), path)
+
+
+def save_figure(fig: Figure, path: str | Path | None) -> Figure:
+    """Save ``fig`` at ``path`` if one is given (making its folder) and return it."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
 
 
 PLOTS: Registry[type[Plot]] = Registry("plot")
