@@ -4,10 +4,11 @@ Adding an estimator is one file with an :class:`~ibsim.estimators.base.Estimator
 subclass decorated with ``@ESTIMATORS.register("name")`` and one import line here.
 """
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks, input_groups, make_estimator, resolve_spec
-from ibsim.estimators import binning, binning_adaptive, binning_range, kde, knn  # noqa: F401  (registers)
+from ibsim.estimators import binning, binning_adaptive, binning_range, binning_weighted, kde, knn  # noqa: F401
 from ibsim.estimators.binning import Binning
 from ibsim.estimators.binning_adaptive import BinningAdaptive
 from ibsim.estimators.binning_range import BinningRange
+from ibsim.estimators.binning_weighted import BinningWeighted
 from ibsim.estimators.kde import KDELower, KDEUpper
 from ibsim.estimators.knn import KNN
 
@@ -18,6 +19,7 @@ __all__ = [
     "Binning",
     "BinningAdaptive",
     "BinningRange",
+    "BinningWeighted",
     "KDELower",
     "KDEUpper",
     "KNN",

@@ -26,6 +26,9 @@ class LayerBlocks:
         n_groups: Number of input groups (N when all are distinct).
         ranges: (blocks, 2) activation range per block for estimators whose bins
             follow the data (``range_scope``); None otherwise.
+        edges: (blocks, n_edges, d) per-neuron bin edges for estimators that
+            probe the network (:meth:`Estimator.probe_inputs`): the layer's
+            activations on the probe inputs, per block; None otherwise.
     """
 
     acts: np.ndarray
@@ -34,6 +37,7 @@ class LayerBlocks:
     groups: np.ndarray | None = None
     n_groups: int = 0
     ranges: np.ndarray | None = None
+    edges: np.ndarray | None = None
 
 
 def input_groups(X: np.ndarray) -> tuple[np.ndarray | None, int]:
@@ -60,10 +64,25 @@ class Estimator(Component):
     kind = "estimator"
     main_parameter: ClassVar[str | None] = None
     range_scope: ClassVar[str | None] = None
+    #: Whether the estimator needs the network's activations on probe inputs
+    #: (:meth:`probe_inputs`), which only training can record.
+    probes: ClassVar[bool] = False
 
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
         """I(X;T) and I(T;Y) in bits for each block: an array (blocks, 2)."""
         raise NotImplementedError
+
+    def probe_inputs(self, X: np.ndarray) -> np.ndarray | None:
+        """Inputs the network must also be run on at each recorded epoch, or None.
+
+        An estimator whose bins follow the network itself (weighted binning)
+        returns its probe points here; the pipeline records every layer's
+        activations on them and passes them as :attr:`LayerBlocks.edges`.
+
+        Args:
+            X: (N, features) the recorded inputs.
+        """
+        return None
 
     def estimate(
         self,

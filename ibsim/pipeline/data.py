@@ -1,8 +1,9 @@
 """The data of an experiment as its units need it, loaded once per process."""
 from __future__ import annotations
 
+import dataclasses
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,21 @@ import numpy as np
 from ibsim.config.config import Config
 from ibsim.config.spec import parse_spec
 from ibsim.datasets import DATASETS, DataSplits, Split
-from ibsim.estimators import input_groups
+from ibsim.estimators import input_groups, make_estimator
 
 
 @dataclass(frozen=True)
 class ExperimentData:
-    """Splits, the recorded split and its groups of identical inputs."""
+    """Splits, the recorded split and its groups of identical inputs; and the
+    probe inputs of estimators that probe the network (weighted binning):
+    ``probe`` stacks them all, ``probe_rows[spec]`` says which rows are whose."""
 
     splits: DataSplits
     recorded: Split
     groups: np.ndarray | None
     n_groups: int
+    probe: np.ndarray | None = None
+    probe_rows: dict[str, slice] = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int:
@@ -36,9 +41,24 @@ def _load(dataset: str, seed: int, train_fraction: float, split: str, data_dir: 
     return ExperimentData(splits, recorded, groups, n_groups)
 
 
+def probe_points(estimators: list[str], X: np.ndarray) -> tuple[np.ndarray | None, dict[str, slice]]:
+    """The probe inputs of the estimators that have them, stacked, and each one's rows."""
+    pieces, rows, start = [], {}, 0
+    for spec in estimators:
+        estimator = make_estimator(spec)
+        if estimator.probes:
+            points = np.asarray(estimator.probe_inputs(X), dtype=np.float32)
+            rows[estimator.spec] = slice(start, start + len(points))
+            pieces.append(points)
+            start += len(points)
+    return (np.concatenate(pieces) if pieces else None), rows
+
+
 def experiment_data(config: Config, data_dir: str | Path | None = None) -> ExperimentData:
-    """Load (or reuse) the data of ``config``."""
-    return _load(
+    """Load (or reuse) the data of ``config``, with its estimators' probe inputs."""
+    data = _load(
         config.dataset, config.seed, config.train_fraction, config.calculate_mi_for,
         str(data_dir) if data_dir else None,
     )
+    probe, rows = probe_points(list(config.estimator), data.recorded.X)
+    return dataclasses.replace(data, probe=probe, probe_rows=rows) if probe is not None else data

@@ -49,9 +49,11 @@ class GroupSummary:
     run_status: np.ndarray  # (R,) int8
     stop_epoch: np.ndarray  # (R,) last trained epoch
     estimates: np.ndarray  # (inline estimators, R, E, L, 2) I(X;T), I(T;Y)
+    probe: np.ndarray  # (R, E, probe points, all layers' neurons) float32: activations on the probe inputs
 
     @classmethod
-    def empty(cls, runs: np.ndarray, n_epochs: int, n_layers: int) -> "GroupSummary":
+    def empty(cls, runs: np.ndarray, n_epochs: int, n_layers: int, n_probe: int = 0,
+              probe_width: int = 0) -> "GroupSummary":
         r = len(runs)
         nan = np.full
         return cls(
@@ -66,6 +68,7 @@ class GroupSummary:
             run_status=np.zeros(r, dtype=np.int8),
             stop_epoch=np.full(r, -1, dtype=np.int64),
             estimates=np.zeros((0, r, n_epochs, n_layers, 2)),
+            probe=np.full((r, n_epochs, n_probe, probe_width) if n_probe else (r, 0, 0, 0), np.nan, np.float32),
         )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
-from ibsim.errors import ResultsFileError
+from ibsim.errors import ConfigError, ResultsFileError
 from ibsim.estimators import Estimator, make_estimator
 from ibsim.parallel import make_backend
 from ibsim.pipeline.estimation import Samples, block_ranges, estimate_layer
@@ -117,7 +117,13 @@ def estimate_file(
         The path written.
     """
     path = Path(path)
-    spec = make_estimator(estimator).spec
+    made = make_estimator(estimator)
+    spec = made.spec
+    if made.probes:
+        raise ConfigError(
+            f"estimator '{spec}' bins on the network's activations on probe inputs, which are recorded during "
+            "training only: list it in the config's estimator key and run the experiment"
+        )
     n_runs, n_layers = _check_has_activations(path)
     units = [FileUnit(r, k) for r in range(n_runs) for k in range(n_layers)]
     runner = make_backend(backend, jobs)

@@ -70,6 +70,8 @@ class Recording:
         :data:`DIVERGENCE_LIMIT`) is marked diverged, frozen and NaN from here."""
         outputs = self.ensemble.record(self.data.recorded.X)
         s = self.summary
+        if self.data.probe is not None:
+            s.probe[:, slot] = np.concatenate(self.ensemble.record(self.data.probe), axis=-1)
         for k, values in enumerate(outputs):
             s.act_min[:, slot, k] = values.min(axis=(1, 2))
             s.act_max[:, slot, k] = values.max(axis=(1, 2))
@@ -90,6 +92,8 @@ class Recording:
             self.ensemble.deactivate(np.flatnonzero(~going))
             for field in (s.loss, s.accuracy, s.act_min, s.act_max, s.grad_mean, s.grad_std, s.weight_norm):
                 field[~going, slot] = np.nan
+            if s.probe.shape[1]:
+                s.probe[~going, slot] = np.nan
             outputs = [np.where(going[:, None, None], o, np.float32(np.nan)) for o in outputs]
         s.stop_epoch[going] = epoch
         for sink in self.sinks:
@@ -135,9 +139,10 @@ class GroupTraining:
         network = Network(**{k: config[k] for k in Network.PARAMS})
         self.ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
         n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
-        self.summary = GroupSummary.empty(np.asarray(group.runs), n_epochs, n_layers)
-        self.inline = InlineEstimation(config, plan.inline_estimators, data, np.asarray(group.runs), plan.epochs,
-                                       n_layers)
+        n_probe = 0 if data.probe is None else len(data.probe)
+        self.summary = GroupSummary.empty(np.asarray(group.runs), n_epochs, n_layers, n_probe,
+                                          sum(self.ensemble.widths[1:]))
+        self.inline = InlineEstimation(config, plan.inline_estimators, data, self.summary, plan.epochs)
         sinks = list(sinks or [])
         self.writer = None
         if plan.needs_parts:
