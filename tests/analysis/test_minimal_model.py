@@ -167,8 +167,8 @@ def load_script():
 def test_script_quick_writes_the_figure_and_table(tmp_path, capsys):
     script = load_script()
     assert script.main(["--quick", "--output", str(tmp_path)]) == 0
-    assert (tmp_path / "minimal_model.png").stat().st_size > 0
-    md = (tmp_path / "minimal_model.md").read_text()
+    assert (tmp_path / "minimal_model_quick.png").stat().st_size > 0
+    md = (tmp_path / "minimal_model_quick.md").read_text()
     for name in ACTIVATIONS:
         assert f"| {name} |" in md
     assert "5.11" in md

@@ -184,7 +184,7 @@ def test_reproduction_script_writes_its_files(tmp_path, capsys):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--quick", "--output", str(tmp_path)]) == 0
-    png, md = tmp_path / "weighted_binning.png", tmp_path / "weighted_binning.md"
+    png, md = tmp_path / "weighted_binning_quick.png", tmp_path / "weighted_binning_quick.md"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = md.read_text()
     assert "| standard | hidden |" in page and "| weighted | hidden |" in page
