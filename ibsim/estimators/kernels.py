@@ -42,6 +42,8 @@ def _blocks(acts: np.ndarray) -> np.ndarray:
 
 
 def _raise_for(status: np.ndarray) -> None:
+    if status.size == 1 and not status[0]:  # one block, fine: skips the array reductions below
+        return
     if status.any():
         bad = np.flatnonzero(status)
         raise BlockError(_STATUS.get(int(status[bad[0]]), f"kernel status {status[bad[0]]}"), int(bad[0]))
@@ -59,15 +61,18 @@ class BlockError(EstimatorError):
 _UNUSED = np.zeros(1, dtype=np.int64)
 
 
-def _per_block(value: float | np.ndarray, n_blocks: int, name: str) -> np.ndarray:
-    if np.ndim(value) == 0:  # the common case, kept cheap: this runs once per kernel call
-        if not math.isfinite(value):
-            raise EstimatorError(f"{name} must be finite, got {value!r}")
-        return np.full(n_blocks, value, dtype=np.float64)
-    array = np.broadcast_to(np.asarray(value, dtype=np.float64), (n_blocks,))
-    if not np.all(np.isfinite(array)):
-        raise EstimatorError(f"{name} must be finite, got {value!r}")
-    return np.ascontiguousarray(array)
+def _per_block(value: float | np.ndarray, n_blocks: int, name: str, positive: bool = False) -> np.ndarray:
+    """One float64 per block from a scalar or an array; finite (and > 0 if ``positive``)."""
+    if isinstance(value, (float, int)):  # the common case, kept cheap: this runs once per kernel call
+        if not math.isfinite(value) or (positive and value <= 0):
+            raise EstimatorError(f"{name} must be finite{' and > 0' if positive else ''}, got {value!r}")
+        array = np.empty(n_blocks)
+        array.fill(value)
+        return array
+    array = np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), (n_blocks,)))
+    if not np.all(np.isfinite(array)) or (positive and np.any(array <= 0)):
+        raise EstimatorError(f"{name} must be finite{' and > 0' if positive else ''}, got {value!r}")
+    return array
 
 
 def _index_array(values: np.ndarray | None, n_values: int, n: int, name: str) -> np.ndarray:
@@ -114,9 +119,7 @@ def binned_entropies(
     acts = _blocks(acts)
     n_blocks, n, d = acts.shape
     lo_b = _per_block(lo, n_blocks, "lo")
-    width_b = _per_block(width, n_blocks, "width")
-    if np.any(width_b <= 0):
-        raise EstimatorError(f"bin width must be > 0, got {width!r}")
+    width_b = _per_block(width, n_blocks, "bin width", positive=True)
     if not 0 <= n_bins < 2**31:
         raise EstimatorError(f"n_bins must be in [0, 2**31), got {n_bins}")
     labels_a = _index_array(labels, n_labels, n, "labels")
