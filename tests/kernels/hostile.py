@@ -59,6 +59,41 @@ def binning_cases() -> Iterator[tuple[str, dict]]:
         yield f"clipped to n_bins seed{seed}", case(
             (3 * rng.normal(size=(2, 300, 4))).astype(np.float32), lo=-1.0, width=2 / 30, n_bins=30
         )
+        # The float32 byte-code path: edges of a lower bound that float32 cannot
+        # hold, values at and next to it, tiny values of either sign, rows of
+        # 1-8, 9-16 and more than 16 neurons, and a far lower bound (wide error
+        # bound: most chunks are coded again in float64).
+        lo_edges = (np.float32(0.1) + rng.integers(-10, 10, (2, 200, 3)) * np.float32(0.07)).astype(np.float32)
+        yield f"edges of a lower bound float32 cannot hold seed{seed}", case(lo_edges, lo=0.1)
+        at_lo = rng.choice(np.array([np.float32(0.1), np.nextafter(np.float32(0.1), np.float32(1)),
+                                     np.nextafter(np.float32(0.1), np.float32(0))], dtype=np.float32),
+                           size=(2, 100, 4))
+        yield f"values at a lower bound float32 cannot hold seed{seed}", case(at_lo, lo=0.1)
+        # float32 quotients of these land across a bin edge from the exact ones
+        # (found by enumeration, with and without a fused multiply-add); 0.7 >
+        # float32(0.7), so t = float32(0.7) has code -1 although t - lo32 == 0
+        across = np.array([-1.5400001, -1.33, -1.12, -0.91, 0.7, 2.73, 2.94, -1.4700001, -1.47, -0.49000004,
+                           -0.49, 0.48999998, 1.26, np.nextafter(np.float32(0.7), np.float32(1))], dtype=np.float32)
+        yield f"float32 rounds across a bin edge seed{seed}", case(rng.choice(across, size=(2, 150, 3)), lo=0.7)
+        # each of them alone in its chunk of 256 among mid-bin values, so that no
+        # other element makes the kernel code its chunk again in float64
+        mid = (np.float32(0.7) + (np.arange(-40, 40) + np.float32(0.5)) * np.float32(0.07)).astype(np.float32)
+        lonely = rng.choice(mid, size=(2, 256 * len(across), 1))  # one neuron: one moved code changes H(T)
+        lonely[:, 256 * np.arange(len(across)) + 100, 0] = across
+        yield f"one value across a bin edge in its chunk seed{seed}", case(lonely, lo=0.7)
+        across_range = np.array([0.39999995, 0.39999998, 1.3333333, 0.53333336, 0.99999994, 1.4666666, 1.6,
+                                 1.9333333, -1.0, 0.0], dtype=np.float32)
+        yield f"float32 rounds across an edge of 30 bins seed{seed}", case(
+            rng.choice(across_range, size=(2, 150, 3)), lo=-1.0, width=2 / 30, n_bins=30)
+        range_edges = (np.float32(-1) + rng.integers(0, 31, (2, 200, 9)) * np.float32(2 / 30)).astype(np.float32)
+        yield f"edges of 30 bins over [-1, 1] seed{seed}", case(range_edges, lo=-1.0, width=2 / 30, n_bins=30)
+        tiny = (rng.choice([-1, 1], size=(2, 120, 2)) * rng.choice([1e-39, 1e-45, 1e-30, 0.0], size=(2, 120, 2)))
+        yield f"tiny values of either sign seed{seed}", case(tiny.astype(np.float32))
+        yield f"16 neurons seed{seed}", case(np.tanh(rng.normal(size=(2, 300, 16))).astype(np.float32), width=0.7)
+        yield f"24 neurons, 2 bits seed{seed}", case(np.tanh(rng.normal(size=(2, 300, 24))).astype(np.float32),
+                                                     width=0.6)
+        yield f"far lower bound seed{seed}", case(rng.normal(size=(2, 300, 5)).astype(np.float32), lo=-3000.3,
+                                                  width=0.9)
         wide = rng.normal(size=(2, 150, 40)).astype(np.float32)
         yield f"wide layer (hashed path) seed{seed}", case(wide, width=0.5)
         groups = rng.integers(0, 40, 150).astype(np.int64)
