@@ -54,6 +54,14 @@ def binning_cases() -> Iterator[tuple[str, dict]]:
         yield f"reciprocal rounds across a bin edge seed{seed}", case(
             rng.choice(awkward, size=(2, 120, 4)).astype(np.float32)
         )
+        # the same values in one neuron beside mid-bin values of the bins on either
+        # side, so that a wrong floor moves them into another, counted bin
+        k = np.round(awkward.astype(np.float64) / 0.07)
+        neighbours = np.concatenate([(k - 0.5) * 0.07, (k + 0.5) * 0.07]).astype(np.float32)
+        values = np.concatenate([awkward, neighbours])
+        weights = rng.uniform(1, 3, values.size)
+        yield f"reciprocal rounds across a counted bin edge seed{seed}", case(
+            rng.choice(values, size=(2, 400, 1), p=weights / weights.sum()).astype(np.float32))
         yield f"huge values seed{seed}", case((rng.normal(size=(2, 100, 3)) * 1e5).astype(np.float32), width=1e-3)
         yield f"tiny width seed{seed}", case(rng.normal(size=(2, 100, 3)).astype(np.float32), width=1e-7)
         yield f"clipped to n_bins seed{seed}", case(
