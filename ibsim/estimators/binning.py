@@ -7,6 +7,8 @@ the layer's discrete state T. With X the inputs and Y the labels,
     I(T;Y) = H(T) - sum_y p(y) H(T | Y = y),
 
 in bits, with plug-in entropies of the empirical distribution over the samples.
+Codes are computed in float64; float64 activations are binned exactly as given,
+never rounded to float32 first (:func:`~ibsim.estimators.kernels.binned_entropies`).
 """
 from __future__ import annotations
 

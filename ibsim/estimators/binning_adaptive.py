@@ -7,6 +7,9 @@ and epochs of a run (``"global"``). Saxe et al. (2018) and the seed's minimal-
 model notebook show that the choice decides whether a double-saturating layer
 appears to compress: with a range fixed over training, saturation merges
 patterns; with a range per epoch, bins stretch with the activations.
+
+NaN or infinite activations are refused (:class:`~ibsim.estimators.kernels.BlockError`
+naming the block, how many values and which neurons), never turned into a range.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 from ibsim.errors import EstimatorError
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks
 from ibsim.estimators.binning_range import binned_information
+from ibsim.estimators.kernels import BlockError, check_finite_blocks
 from ibsim.params import Interval, Options, Param
 
 
@@ -55,5 +59,13 @@ class BinningAdaptive(Estimator):
                     "give it through LayerBlocks.ranges (the pipeline does)"
                 )
             ranges = np.stack([blocks.acts.min(axis=(1, 2)), blocks.acts.max(axis=(1, 2))], axis=1)
-        lower, width = range_bins(np.asarray(ranges, dtype=np.float64), self.n_bins)
+        ranges = np.asarray(ranges, dtype=np.float64)
+        if not np.all(np.isfinite(ranges)):
+            check_finite_blocks(blocks.acts)  # the block's own NaN or inf: name them
+            bad = int(np.flatnonzero(~np.isfinite(ranges).all(axis=1))[0])
+            raise BlockError(
+                f"activation range {ranges[bad].tolist()} is not finite "
+                f"(NaN or infinite activations elsewhere in its scope, {self.scope!r})", bad
+            )
+        lower, width = range_bins(ranges, self.n_bins)
         return binned_information(blocks, lower, width, self.n_bins)

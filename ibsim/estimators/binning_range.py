@@ -5,7 +5,8 @@ with width = (upper - lower) / n_bins, clipped into the end bins (so ``upper``
 itself and anything beyond fall in the last bin, as ``np.histogram`` counts
 them). IDNNs (Shwartz-Ziv & Tishby) use 30 bins over [-1, 1] for tanh layers.
 For unbounded activations give the range, or use ``binning_adaptive``.
-The information formulas are those of ``binning``.
+The information formulas, and the exact float64 binning of float64 activations,
+are those of ``binning``.
 """
 from __future__ import annotations
 

@@ -31,14 +31,43 @@ _STATUS = {
 }
 
 
-def _blocks(acts: np.ndarray) -> np.ndarray:
-    """Check and convert activations to C-contiguous float32 (blocks, samples, neurons)."""
+#: Every integer in [0, 2**23) plus one half is a float32 value (24-bit significand).
+_FLOAT32_HALVES = 2**23
+
+
+def _shaped(acts: np.ndarray) -> np.ndarray:
+    """Check that activations are (blocks, samples, neurons) with a sample and a neuron."""
     acts = np.asarray(acts)
     if acts.ndim != 3:
         raise EstimatorError(f"activations must be (blocks, samples, neurons), got shape {acts.shape}")
     if acts.shape[1] == 0 or acts.shape[2] == 0:
         raise EstimatorError(f"activations need at least one sample and one neuron, got shape {acts.shape}")
-    return np.ascontiguousarray(acts, dtype=np.float32)
+    return acts
+
+
+def _blocks(acts: np.ndarray) -> np.ndarray:
+    """Check and convert activations to C-contiguous float32 (blocks, samples, neurons)."""
+    return np.ascontiguousarray(_shaped(acts), dtype=np.float32)
+
+
+def check_finite_blocks(acts: np.ndarray) -> None:
+    """Refuse (blocks, N, d) activations holding NaN or infinite values.
+
+    Raises:
+        BlockError: Names the first such block (``block``), how many of its
+            values are NaN or infinite and in which neurons, in the words of the
+            kernels' own status ("NaN or infinite activations").
+    """
+    finite = np.isfinite(acts)
+    if finite.all():
+        return
+    block = int(np.flatnonzero(~finite.all(axis=(1, 2)))[0])
+    bad = ~finite[block]
+    neurons = np.flatnonzero(bad.any(axis=0)).tolist()
+    shown = ", ".join(map(str, neurons[:10])) + (", ..." if len(neurons) > 10 else "")
+    raise BlockError(
+        f"{_STATUS[1]} ({int(bad.sum())} of {bad.size} values, in neuron(s) {shown})", block
+    )
 
 
 def _raise_for(status: np.ndarray) -> None:
@@ -99,8 +128,18 @@ def binned_entropies(
 ) -> np.ndarray:
     """H(T), H(T|Y), H(T|X) in bits of binned activation patterns, per block.
 
+    The code of an activation t is ``floor((t - lo) / width)`` computed in
+    float64 (:func:`ibsim.estimators.reference.bin_codes`). The compiled kernel
+    reads float32, so activations of any other dtype are converted to float32,
+    except float64 ones, which are binned exactly as given: when every value is
+    a float32 (``t.astype(np.float32) == t``) the kernel bins them as they are;
+    otherwise (rounding to float32 could move a value beside a bin edge into
+    the next bin) their codes are computed in float64 by NumPy and only counted
+    by the kernel.
+
     Args:
-        acts: (blocks, N, d) activations (converted to C-contiguous float32).
+        acts: (blocks, N, d) activations: float32 (others are converted to
+            float32), or float64, binned in float64 (see above).
         lo: Lower edge of bin 0, a scalar or one per block.
         width: Bin width (> 0), a scalar or one per block.
         n_bins: Clip codes to ``[0, n_bins - 1]`` when > 0; unbounded when 0.
@@ -116,7 +155,7 @@ def binned_entropies(
         BlockError: A block holds NaN/inf, or codes overflow; names the block.
         EstimatorError: Malformed arguments.
     """
-    acts = _blocks(acts)
+    acts = _shaped(acts)
     n_blocks, n, d = acts.shape
     lo_b = _per_block(lo, n_blocks, "lo")
     width_b = _per_block(width, n_blocks, "bin width", positive=True)
@@ -124,13 +163,63 @@ def binned_entropies(
         raise EstimatorError(f"n_bins must be in [0, 2**31), got {n_bins}")
     labels_a = _index_array(labels, n_labels, n, "labels")
     groups_a = _index_array(groups, n_groups, n, "groups")
-    out = np.zeros((n_blocks, 3))
-    status = np.zeros(n_blocks, dtype=np.int32)
     threads = max(1, min(num_threads or kernel_threads(), n_blocks))
+    counted = dict(labels=labels_a, n_labels=n_labels, groups=groups_a, n_groups=n_groups, threads=threads)
+    if acts.dtype != np.float64:
+        return _kernel_entropies(_blocks(acts), lo_b, width_b, n_bins, **counted)
+    with np.errstate(over="ignore"):  # values beyond float32's range become inf: not float32 values
+        acts32 = acts.astype(np.float32)
+    if np.array_equal(acts32, acts):  # every value a float32: the kernel bins them exactly
+        return _kernel_entropies(np.ascontiguousarray(acts32), lo_b, width_b, n_bins, **counted)
+    return _float64_entropies(acts, lo_b, width_b, n_bins, **counted)
+
+
+def _kernel_entropies(
+    acts: np.ndarray, lo: np.ndarray, width: np.ndarray, n_bins: int, labels: np.ndarray, n_labels: int,
+    groups: np.ndarray, n_groups: int, threads: int,
+) -> np.ndarray:
+    """The compiled kernel on checked arguments: C-contiguous float32 ``acts``, per-block ``lo``, ``width``."""
+    out = np.zeros((len(acts), 3))
+    status = np.zeros(len(acts), dtype=np.int32)
     _binning.binned_entropies(
-        acts, lo_b, width_b, int(n_bins), labels_a, int(n_labels), groups_a, int(n_groups), out, status, threads
+        acts, lo, width, int(n_bins), labels, int(n_labels), groups, int(n_groups), out, status, threads
     )
     _raise_for(status)
+    return out
+
+
+def _float64_entropies(
+    acts: np.ndarray, lo: np.ndarray, width: np.ndarray, n_bins: int, labels: np.ndarray, n_labels: int,
+    groups: np.ndarray, n_groups: int, threads: int,
+) -> np.ndarray:
+    """Entropies of float64 activations binned in float64: NumPy codes, counted by the kernel.
+
+    The entropies depend only on which rows share codes, so each block's codes,
+    less each neuron's smallest, go to the kernel as float32 values ``code``
+    with ``lo = -0.5`` and width 1: exact (integers and halves below 2**23 are
+    float32 values), and mid-bin, where the kernel's fast path codes them. A
+    block whose codes span 2**23 or more bins is left to the NumPy twin.
+    """
+    check_finite_blocks(acts)
+    codes = np.empty(acts.shape, dtype=np.float32)
+    wide = []
+    for b, block in enumerate(acts):
+        try:
+            with np.errstate(over="ignore"):  # an infinite quotient is refused as an overflow
+                block_codes = reference.bin_codes(block, lo[b], width[b], n_bins)
+        except EstimatorError:  # the values are finite: the codes overflow int64
+            raise BlockError(_STATUS[2], b) from None
+        block_codes -= block_codes.min(axis=0)
+        if block_codes.max() < _FLOAT32_HALVES:
+            codes[b] = block_codes
+        else:
+            codes[b] = 0.0
+            wide.append(b)
+    out = _kernel_entropies(codes, np.full(len(acts), -0.5), np.ones(len(acts)), 0, labels, n_labels, groups,
+                            n_groups, threads)
+    for b in wide:
+        out[b] = reference.binned_entropies(acts[b : b + 1], lo[b : b + 1], width[b : b + 1], n_bins,
+                                            labels, n_labels, groups, n_groups)[0]
     return out
 
 

@@ -53,6 +53,18 @@ def _finite(x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+def _require_neighbours(n: int, k: int, what: str) -> None:
+    """Refuse ``k`` < 1 neighbours, or N <= k samples (a sample's k neighbours are other samples).
+
+    Raises:
+        EstimatorError: Names N, k and the estimate (``what``).
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise EstimatorError(f"{what} needs an integer number of neighbours k >= 1, got k = {k!r}")
+    if n <= k:
+        raise EstimatorError(f"{what} needs more than k = {k} samples, got N = {n}")
+
+
 def _kth_distance(points: np.ndarray, k: int) -> np.ndarray:
     """Max-norm distance of each point to its k-th nearest other point."""
     distances, _ = cKDTree(points).query(points, k=k + 1, p=np.inf)
@@ -70,11 +82,13 @@ def kl_entropy(samples: np.ndarray, k: int = 3) -> float:
 
     ``h = psi(N) - psi(k) + d <log(2 eps_i)>`` with ``eps_i`` the distance to the
     k-th neighbour.
+
+    Raises:
+        EstimatorError: NaN/inf samples, k < 1, N <= k samples, or duplicate samples.
     """
     x = _finite(samples, "samples")
     n, d = x.shape
-    if n <= k:
-        raise EstimatorError(f"the k-NN entropy needs more than k = {k} samples, got {n}")
+    _require_neighbours(n, k, "the k-NN entropy")
     eps = _kth_distance(x, k)
     if np.any(eps <= 0):
         raise EstimatorError("duplicate samples: the k-NN estimators need noise (noise_variance > 0)")
@@ -86,11 +100,15 @@ def ksg_mutual_information(x: np.ndarray, y: np.ndarray, k: int = 3) -> float:
 
     ``I = psi(k) + psi(N) - <psi(n_x + 1) + psi(n_y + 1)>`` with ``n_x``, ``n_y`` the
     marginal neighbours within the joint k-th neighbour distance (max-norm).
+
+    Raises:
+        EstimatorError: NaN/inf values, x and y of different lengths, k < 1 or N <= k samples.
     """
     x, y = _finite(x, "x"), _finite(y, "y")
     if len(x) != len(y):
         raise EstimatorError(f"x and y need the same number of samples, got {len(x)} and {len(y)}")
     n = len(x)
+    _require_neighbours(n, k, "the KSG estimate")
     radius = _kth_distance(np.hstack([x, y]), k)
     n_x = _count_within(x, radius) - 1
     n_y = _count_within(y, radius) - 1
@@ -100,11 +118,18 @@ def ksg_mutual_information(x: np.ndarray, y: np.ndarray, k: int = 3) -> float:
 def discrete_mutual_information(t: np.ndarray, labels: np.ndarray, k: int = 3) -> float:
     """Ross's (2014) k-NN estimate (nats) of I(T;Y) for continuous T, discrete Y.
 
-    Samples whose class has a single member are left out, as Ross does.
+    Samples whose class has a single member are left out, as Ross does; a class
+    of at most k members uses all its other members as neighbours.
+
+    Raises:
+        EstimatorError: NaN/inf activations, labels not one per sample, k < 1 or N <= k samples.
     """
     t = _finite(t, "activations")
     labels = np.asarray(labels)
     n = len(t)
+    if labels.shape != (n,):
+        raise EstimatorError(f"labels must have one entry per sample ({n}), got shape {labels.shape}")
+    _require_neighbours(n, k, "the k-NN estimate of I(T;Y)")
     radius = np.zeros(n)
     k_used = np.zeros(n)
     class_size = np.zeros(n)
@@ -142,6 +167,7 @@ class KNN(Estimator):
 
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
         n, d = blocks.acts.shape[1:]
+        _require_neighbours(n, self.k, f"estimator '{self.spec}'")
         rng = np.random.default_rng(self.seed)
         scale = math.sqrt(self.noise_variance)
         noise_x = rng.normal(0.0, scale, (n * self.replicates, d))

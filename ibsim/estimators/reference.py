@@ -58,7 +58,8 @@ def binned_entropies(
     """H(T), H(T|Y), H(T|X) in bits per block (the twin of the compiled kernel).
 
     Args:
-        acts: (blocks, N, d) activations.
+        acts: (blocks, N, d) activations: float64 ones are binned as given,
+            any other dtype as float32 (as the kernel reads them).
         lo: (blocks,) lower edge of bin 0.
         width: (blocks,) bin width.
         n_bins: Clip codes to [0, n_bins - 1] when > 0.
@@ -69,7 +70,9 @@ def binned_entropies(
     Returns:
         (blocks, 3) float64.
     """
-    acts = np.asarray(acts, dtype=np.float32)  # activations are float32, as in the kernel
+    acts = np.asarray(acts)
+    if acts.dtype != np.float64:
+        acts = acts.astype(np.float32)  # activations are float32, as in the kernel
     out = np.zeros((acts.shape[0], 3))
     for b in range(acts.shape[0]):
         codes = bin_codes(acts[b], lo[b], width[b], n_bins)
