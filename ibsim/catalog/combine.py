@@ -20,7 +20,7 @@ import xarray as xr
 from ibsim.catalog.entry import Entry
 from ibsim.catalog.query import value_text
 from ibsim.errors import ResultsFileError
-from ibsim.results.reader import open_dataset
+from ibsim.results.reader import open_dataset, require
 
 
 def coordinate_name(key: str, taken: set[str]) -> str:
@@ -36,10 +36,8 @@ def read_piece(entry: Entry, variables: Sequence[str]) -> xr.Dataset:
     """
     ds = open_dataset(entry.path)
     try:
-        missing = [v for v in variables if v not in ds.data_vars]
-        if missing:
-            available = ", ".join(sorted(str(v) for v in ds.data_vars))
-            raise ResultsFileError(f"{entry.path} has no variable {', '.join(missing)} (it has: {available})")
+        available = ", ".join(sorted(str(v) for v in ds.data_vars))
+        require(ds, variables, "Catalog.load", entry.path, hint=f"it has {available}")
         try:
             piece = ds[list(variables)].load()
         except Exception as error:

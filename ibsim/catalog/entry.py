@@ -5,9 +5,11 @@ name and complete stored config, when it was written, how many runs and
 recorded epochs it holds, its estimates and its final accuracies. Reading an
 entry opens the file once with :func:`ibsim.results.reader.open_dataset`,
 reads only the small variables it needs, and closes it. A file that cannot be
-read (not NetCDF, truncated, not an ibsim file, unfinished, or with a stored
-config that is not TOML) becomes an entry with status ``"unreadable"`` and the
-error text instead: a catalog lists every file it finds.
+read (not NetCDF, truncated, not an ibsim file, of a newer format, unfinished,
+damaged: lacking a variable every results file has or with dimensions that
+disagree, or with a stored config that is not TOML) becomes an entry with
+status ``"unreadable"`` and the error text instead: a catalog lists every file
+it finds.
 
 The stored config is parsed with :mod:`tomllib` into a plain dict and not
 validated through :class:`~ibsim.config.Config`, so files written by another

@@ -17,11 +17,12 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
-from ibsim.errors import ConfigError, ResultsFileError
+from ibsim.errors import ConfigError
 from ibsim.estimators import Estimator, make_estimator
 from ibsim.parallel import make_backend
 from ibsim.pipeline.estimation import Samples, block_ranges, estimate_layer
-from ibsim.results.reader import open_dataset
+from ibsim.results.reader import open_dataset, require
+from ibsim.results.schema import activation_name
 from ibsim.results.writer import temporary_path
 
 
@@ -66,7 +67,7 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
         result = np.full((len(epochs), 2), np.nan)
         if slots.size == 0:
             return result
-        cube = ds[f"activations_{unit.layer + 1}"]
+        cube = ds[activation_name(unit.layer + 1)]
         acts = np.asarray(cube.isel(run=unit.run_position, epoch=slots).values, dtype=np.float32)
         ranges = None
         if estimator.range_scope:
@@ -80,16 +81,22 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
         ds.close()
 
 
-def _check_has_activations(path: Path) -> tuple[int, int]:
+def _check_file(path: Path) -> tuple[int, int]:
+    """The numbers of runs and layers of a results file to estimate from.
+
+    Raises:
+        ResultsFileError: The file cannot be read, is of a newer format or
+            damaged (see :func:`~ibsim.results.reader.open_dataset`), or kept
+            no activation cubes; the file is not changed.
+    """
     ds = open_dataset(path)
     try:
         n_layers = ds.sizes["layer"]
-        missing = [k for k in range(1, n_layers + 1) if f"activations_{k}" not in ds]
-        if missing:
-            raise ResultsFileError(
-                f"{path} holds no activation cubes (it was run with save_activations = false); "
-                "re-run the experiment with save_activations = true to estimate again"
-            )
+        require(
+            ds, [activation_name(k) for k in range(1, n_layers + 1)], "ibsim estimate", path,
+            hint="it was run with save_activations = false; re-run the experiment with save_activations = true "
+                 "to estimate again",
+        )
         return ds.sizes["run"], n_layers
     finally:
         ds.close()
@@ -115,6 +122,12 @@ def estimate_file(
 
     Returns:
         The path written.
+
+    Raises:
+        ConfigError: The estimator is unknown or needs probe activations.
+        ResultsFileError: The file cannot be read, is of a newer format, is
+            damaged or kept no activation cubes (checked before any work;
+            the file is left as it was).
     """
     path = Path(path)
     made = make_estimator(estimator)
@@ -124,7 +137,7 @@ def estimate_file(
             f"estimator '{spec}' bins on the network's activations on probe inputs, which are recorded during "
             "training only: list it in the config's estimator key and run the experiment"
         )
-    n_runs, n_layers = _check_has_activations(path)
+    n_runs, n_layers = _check_file(path)
     units = [FileUnit(r, k) for r in range(n_runs) for k in range(n_layers)]
     runner = make_backend(backend, jobs)
     try:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ibsim.errors import ConfigError
-from ibsim.results.reader import open_dataset
+from ibsim.errors import ConfigError, ResultsFileError
+from ibsim.results.reader import file_of, naming_file, open_dataset, require
 from ibsim.results.writer import write_dataset
 
 
@@ -34,12 +34,18 @@ class Results:
     # ------------------------------------------------------------------- I/O
     @classmethod
     def open(cls, path: str | Path) -> "Results":
-        """Open a results file lazily (activations are read when used)."""
+        """Open a results file lazily (activations are read when used).
+
+        Raises:
+            ResultsFileError: The file is not a readable, complete results file
+                of a format this ibsim reads, or its layout is damaged (see
+                :func:`~ibsim.results.reader.open_dataset`).
+        """
         return cls(open_dataset(path), path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Results":
-        """Read a results file completely into memory."""
+        """Read a results file completely into memory (refused as :meth:`open` refuses)."""
         return cls(open_dataset(path, load=True), None)
 
     def save(self, path: str | Path) -> Path:
@@ -57,6 +63,29 @@ class Results:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    # ---------------------------------------------------------------- checks
+    @property
+    def source(self) -> str:
+        """The file to name in messages (``"the results"`` for results built in memory)."""
+        return file_of(self.dataset, self.path) or "the results"
+
+    def require(self, *names: str, needed_by: str, hint: str = "") -> None:
+        """Raise unless the results hold every variable of ``names``.
+
+        Args:
+            *names: The variables needed.
+            needed_by: Who needs them, for the message (e.g. ``"the snr plot"``).
+            hint: What to do about it, appended to the message.
+
+        Raises:
+            ResultsFileError: One line naming the file and the missing variables.
+        """
+        require(self.dataset, names, needed_by, self.path, hint)
+
+    def file_error(self, message: str) -> ResultsFileError:
+        """A :class:`~ibsim.errors.ResultsFileError` with ``message``, naming the file if it does not yet."""
+        return ResultsFileError(naming_file(message, self.dataset, self.path))
 
     # ---------------------------------------------------------------- access
     @property
@@ -77,12 +106,17 @@ class Results:
 
     def information(self, estimator: str | int | None = None) -> xr.Dataset:
         """``I_XT`` and ``I_TY`` (run, epoch, layer) of one estimator (default: the first)."""
+        self.require("I_XT", "I_TY", needed_by="the information plane")
         ds = self.dataset[["I_XT", "I_TY"]]
         labels = self.estimators
         if estimator is None:
             index = 0
         elif isinstance(estimator, (int, np.integer)):
             index = int(estimator)
+            if not 0 <= index < len(labels):
+                raise ConfigError(
+                    f"estimate position {index} is outside 0..{len(labels) - 1}; available: {', '.join(labels)}"
+                )
         else:
             matches = [i for i, label in enumerate(labels) if label == estimator or label.split("(")[0] == estimator]
             if not matches:
@@ -92,6 +126,7 @@ class Results:
 
     def completed_runs(self) -> xr.DataArray:
         """Boolean per run: True unless the run diverged."""
+        self.require("run_status", needed_by="the runs' status")
         return self.dataset["run_status"] != 2
 
     # ----------------------------------------------------------------- plots

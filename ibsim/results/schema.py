@@ -8,6 +8,9 @@ from __future__ import annotations
 
 FORMAT_NAME = "ibsim-results"
 FORMAT_VERSION = "1.0"
+#: Files whose ``format_version`` has this major number are readable; a minor
+#: version only adds variables or attributes, so any ``1.x`` file reads.
+FORMAT_MAJOR = int(FORMAT_VERSION.split(".")[0])
 
 #: Variables other than the activation cubes: name → attributes.
 VARIABLE_ATTRS: dict[str, dict[str, str]] = {
@@ -36,6 +39,35 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
     "layer_width": {"long_name": "number of neurons of the layer"},
 }
 
+#: Variables every results file of format 1.x has: ibsim wrote them from its
+#: first version (``grad_*``, ``weight_norm`` and the activation cubes are optional).
+REQUIRED_VARIABLES: tuple[str, ...] = (
+    "I_XT", "I_TY", "loss", "accuracy", "activation_min", "activation_max", "run_status", "stop_epoch", "y",
+    "input_group", "layer_width",
+)
+
+#: Dimensions of each variable in :data:`VARIABLE_ATTRS` (the activation cubes: :func:`activation_dims`).
+VARIABLE_DIMS: dict[str, tuple[str, ...]] = {
+    "I_XT": ("estimator", "run", "epoch", "layer"),
+    "I_TY": ("estimator", "run", "epoch", "layer"),
+    "loss": ("run", "epoch", "split"),
+    "accuracy": ("run", "epoch", "split"),
+    "activation_min": ("run", "epoch", "layer"),
+    "activation_max": ("run", "epoch", "layer"),
+    "grad_mean": ("run", "epoch", "layer"),
+    "grad_std": ("run", "epoch", "layer"),
+    "grad_snr": ("run", "epoch", "layer"),
+    "weight_norm": ("run", "epoch", "layer"),
+    "run_status": ("run",),
+    "stop_epoch": ("run",),
+    "y": ("sample",),
+    "input_group": ("sample",),
+    "layer_width": ("layer",),
+}
+
+#: Prefix of the activation cubes' names: ``activations_<k>`` for layer ``k`` (1-based).
+ACTIVATIONS_PREFIX = "activations_"
+
 COORD_ATTRS: dict[str, dict[str, str]] = {
     "run": {"long_name": "run index"},
     "epoch": {"long_name": "epoch (completed training epochs)", "units": "epochs"},
@@ -50,3 +82,21 @@ def activation_attrs(layer: int, readout: bool) -> dict[str, str]:
     """Attributes of the activation cube of ``layer`` (1-based)."""
     kind = "softmax read-out" if readout else "hidden layer"
     return {"long_name": f"activations of layer {layer} ({kind})", "units": "1", "layer": layer}
+
+
+def activation_name(layer: int) -> str:
+    """Name of the activation cube of ``layer`` (1-based): ``activations_<layer>``."""
+    return f"{ACTIVATIONS_PREFIX}{layer}"
+
+
+def activation_dims(layer: int) -> tuple[str, str, str, str]:
+    """Dimensions of the activation cube of ``layer`` (1-based)."""
+    return ("run", "epoch", "sample", f"neuron_{layer}")
+
+
+def format_major(version: object) -> int | None:
+    """The major number of a ``format_version`` attribute ("1.0" → 1), or None if it is not MAJOR.MINOR."""
+    major, dot, minor = str(version).strip().partition(".")
+    if not (major.isdigit() and dot and minor.isdigit()):
+        return None
+    return int(major)
