@@ -8,7 +8,8 @@ from matplotlib.figure import Figure
 
 from ibsim.errors import ResultsFileError
 from ibsim.params import Boolean, Param
-from ibsim.plots.base import PLOTS, Plot, label, mean_over_runs
+from ibsim.plots.base import PLOTS, Plot, label
+from ibsim.plots.infoplane import finite_mean
 
 if TYPE_CHECKING:
     from ibsim.results import Results
@@ -41,7 +42,7 @@ class Accuracy(Plot):
                                    "results file; run the experiment again to get one")
         epochs = ds["epoch"].values
         curves = ds[["accuracy", "loss"]]
-        means = mean_over_runs(curves, results)
+        means = finite_mean(curves, results, "accuracy and loss")
         n_runs = ds.sizes["run"]
         fig = Figure(figsize=(11, 4.4), layout="constrained")
         axes = fig.subplots(1, 2, sharex=True)

@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
-from ibsim.errors import ConfigError, ResultsFileError
+from ibsim.errors import ConfigError, NoFiniteRunError, ResultsFileError
 from ibsim.params import AnyOf, Constant, Interval, Param
 from ibsim.plots.base import PLOTS, Plot, label
 
@@ -58,6 +58,22 @@ def check_run(run: int | str, results: "Results", owner: str) -> None:
             f"The 'run' parameter of {owner} is {run}, but this file has {n_runs} run(s) "
             f"(indices 0..{n_runs - 1}, or \"all\")"
         )
+
+
+def require_finite_activations(run: int | str, results: "Results") -> None:
+    """Refuse a run (or ``"all"``) without a single finite recorded activation
+    (from the recorded ranges, without reading the cubes).
+
+    Raises:
+        NoFiniteRunError: Nothing finite to draw (the run diverged at its first recorded epoch).
+    """
+    ds = results.dataset
+    if "activation_min" not in ds:
+        return
+    runs = slice(None) if run == "all" else [run]
+    if not np.isfinite(ds["activation_min"].isel(run=runs).values).any():
+        raise NoFiniteRunError(f"no finite run to plot: {run_description(run, results)} of experiment "
+                               f"'{ds.attrs.get('name', '?')}' has no finite activation")
 
 
 def run_description(run: int | str, results: "Results") -> str:
@@ -148,6 +164,7 @@ class Activations(Plot):
     def figure(self, results: "Results") -> Figure:
         cubes = activation_cubes(results)
         check_run(self.run, results, self.owner())
+        require_finite_activations(self.run, results)
         ds = results.dataset
         runs = list(range(ds.sizes["run"])) if self.run == "all" else [self.run]
         epochs = ds["epoch"].values

@@ -18,8 +18,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
 from ibsim.errors import ConfigError
-from ibsim.plots.base import epoch_norm, label, mean_over_runs, save_figure
-from ibsim.plots.infoplane import draw_infoplane
+from ibsim.plots.base import epoch_norm, label, save_figure
+from ibsim.plots.infoplane import draw_infoplane, finite_mean
 
 if TYPE_CHECKING:
     from ibsim.results import Results
@@ -47,6 +47,8 @@ def infoplane_grid(
 
     Raises:
         ConfigError: ``panels`` is empty or its rows differ in length.
+        NoFiniteRunError: A panel has no finite run (every run diverged, or its
+            estimates are all NaN); the message names the panel.
     """
     if not panels or not panels[0]:
         raise ConfigError("infoplane_grid needs at least one panel")
@@ -61,9 +63,10 @@ def infoplane_grid(
         for c, (name, results, estimator) in enumerate(row):
             ax = axes[r, c]
             info = results.information(estimator)
-            ixt = mean_over_runs(info["I_XT"], results)
-            ity = mean_over_runs(info["I_TY"], results)
-            draw_infoplane(ax, ixt.values, ity.values, info["epoch"].values, norm, cmap, info["layer"].values)
+            mean = finite_mean(info[["I_XT", "I_TY"]], results,
+                               f"{info['estimator'].values} estimate of the panel '{name}'")
+            draw_infoplane(ax, mean["I_XT"].values, mean["I_TY"].values, info["epoch"].values, norm, cmap,
+                           info["layer"].values)
             ax.set_title(name, fontsize=10)
             ax.set_xlabel(label(info["I_XT"]))
             ax.set_ylabel(label(info["I_TY"]))

@@ -19,6 +19,7 @@ from ibsim.plots.activations import (
     layer_title,
     panel_grid,
     quiet_quantiles,
+    require_finite_activations,
     run_description,
 )
 from ibsim.plots.base import PLOTS, Plot, label
@@ -43,6 +44,7 @@ class SingleNeuron(Plot):
     def figure(self, results: "Results") -> Figure:
         cubes = activation_cubes(results)
         check_run(self.run, results, self.owner())
+        require_finite_activations(self.run, results)
         ds = results.dataset
         epochs = ds["epoch"].values
         x = np.arange(len(epochs))

@@ -13,6 +13,7 @@ from ibsim.errors import ResultsFileError
 from ibsim.params import Boolean, Param
 from ibsim.plots.activations import layer_title
 from ibsim.plots.base import PLOTS, Plot, label, mean_over_runs
+from ibsim.plots.infoplane import require_a_finite_run
 
 if TYPE_CHECKING:
     from ibsim.results import Results
@@ -38,6 +39,7 @@ class SNR(Plot):
                 f"this file has no gradient statistics ({', '.join(missing)} missing): run with "
                 "record_gradients = true (files written before ibsim recorded them lack them too)"
             )
+        require_a_finite_run(results)  # (without gradient statistics its panels say "no data")
         epochs = ds["epoch"].values
         positive = epochs > 0
         layers = [int(k) for k in ds["layer"].values]
