@@ -1,6 +1,7 @@
 """The command line: ``ibsim run | estimate | plot | ls | tensorboard`` (also ``python -m ibsim``).
 
-Errors a user can cause print one line and exit with status 2; the traceback
+Errors a user can cause print one line and exit with status 2 (``ibsim run``
+exits with 3 when every run of an experiment diverged); the traceback
 appears with ``--debug`` or ``IBSIM_FULL_ERROR=1``.
 """
 from __future__ import annotations
@@ -12,7 +13,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ibsim.errors import ElsewhereError, IbsimError
+from ibsim.errors import ElsewhereError, IbsimError, NoFiniteRunError
+
+#: Exit statuses of the command (besides 0, success).
+EXIT_BAD_INPUT = 2  # an IbsimError: bad input, a refused run, a damaged file; one line on stderr
+EXIT_ALL_DIVERGED = 3  # `ibsim run`: every run of an experiment diverged (its file is written, flagged)
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run experiments from a TOML config, a sweep or a folder of configs")
+    run = commands.add_parser(
+        "run", help="run experiments from a TOML config, a sweep or a folder of configs",
+        epilog="Exit status: 0 success; 2 bad input or a refused run (one line on stderr, nothing written); "
+               "3 every run of an experiment diverged (its results file is written, with run_status = 2 for "
+               "every run).",
+    )
     run.add_argument("config", help="TOML experiment file (with an optional [sweep] table) or a folder of them")
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -72,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     board.add_argument("results", help="results file (.nc) with activation cubes")
     board.add_argument("--log-dir", required=True, help="TensorBoard log folder to write")
-    board.add_argument("--run", type=int, default=0, help="position of the run in the file (default 0)")
-    board.add_argument("--every", type=int, default=1, help="export every N-th recorded epoch (default 1)")
+    # --run, --every, --layers stay text: export_projector checks them against the file (one line, exit 2)
+    board.add_argument("--run", default="0", help="position of the run in the file (default 0)")
+    board.add_argument("--every", default="1", help="export every N-th recorded epoch (default 1)")
     board.add_argument("--layers", help="comma-separated 1-based layers (default: all)")
     _add_common(board)
 
@@ -106,7 +118,9 @@ def output_paths(source: Path, configs: list, output: str | None) -> list[Path]:
 
 def command_run(args: argparse.Namespace) -> int:
     from ibsim.config.sweep import load_configs
-    from ibsim.pipeline.runner import run_experiments
+    from ibsim.pipeline.parts import DIVERGED
+    from ibsim.paths import check_output_file
+    from ibsim.pipeline.runner import resolve_output, run_experiments
     from ibsim.plots import make_plot
     from ibsim.results import Results
 
@@ -115,12 +129,17 @@ def command_run(args: argparse.Namespace) -> int:
     outputs = output_paths(source, configs, args.output)
     if args.dry_run:
         return dry_run(configs, outputs, args.data_dir)
+    if not args.no_plots:  # refused now rather than after training
+        for config, output in zip(configs, outputs):
+            for kind in config.plots:
+                plot = make_plot(kind)
+                check_output_file(plot_path(resolve_output(config, output), kind, plot.suffix), "plot")
     start = time.perf_counter()
     if not args.quiet:
         for config in configs:
             runs = config.runs if config.runs is not None else range(config.n_runs)
             print(
-                f"ibsim: {config.name}: {len(list(runs))} run(s) x {config.epochs} epochs on {config.dataset}, "
+                f"ibsim: {config.name}: {len(runs)} run(s) x {config.epochs} epochs on {config.dataset}, "
                 f"estimators {', '.join(config.estimator)}",
                 file=sys.stderr,
             )
@@ -129,38 +148,52 @@ def command_run(args: argparse.Namespace) -> int:
     if not written:  # an MPI rank other than 0: rank 0 reports
         return 0
     elapsed = time.perf_counter() - start
-    plots = []
-    if not args.no_plots:
-        for config, path in zip(configs, written):
-            with Results.open(path) as results:
-                for kind in config.plots:
-                    plot = make_plot(kind)
-                    target = plot_path(path, kind, plot.suffix)
+    plots, all_diverged = [], []
+    for config, path in zip(configs, written):
+        with Results.open(path) as results:
+            status = results.dataset["run_status"].values
+            if status.size and (status == DIVERGED).all():
+                all_diverged.append((config.name, path))
+            for kind in [] if args.no_plots else config.plots:
+                plot = make_plot(kind)
+                target = plot_path(path, kind, plot.suffix)
+                try:
                     plot.draw(results, target)
-                    plots.append(target)
+                except NoFiniteRunError as error:  # an empty plane would only puzzle
+                    print(f"ibsim: skipped the {kind} plot of {path}: {error}", file=sys.stderr)
+                    continue
+                plots.append(target)
     shown = [str(p) for p in written] if len(written) <= 3 else [f"{len(written)} results files in {written[0].parent}"]
     if plots:
         shown.append(f"{len(plots)} plot(s)" if len(plots) > 3 else ", ".join(str(p) for p in plots))
     print(f"ibsim: wrote {', '.join(shown)} in {elapsed:.1f} s", file=sys.stderr)
-    return 0
+    for name, path in all_diverged:
+        print(f"ibsim: every run of experiment '{name}' diverged (NaN, inf or huge activations): {path} is "
+              "written, with run_status = 2 (diverged) for every run (a smaller learning_rate may help)",
+              file=sys.stderr)
+    return EXIT_ALL_DIVERGED if all_diverged else 0
 
 
 def dry_run(configs: list, outputs: list[Path], data_dir: str | None) -> int:
-    """Print what a run would do and need, without doing it."""
+    """Print what a run would do and need, without doing it (the same checks as
+    a run, by arithmetic, before any plan is built)."""
     from ibsim.datasets.files import data_dir as resolve_data_dir
+    from ibsim.paths import check_output_file
     from ibsim.pipeline.budget import gb
-    from ibsim.pipeline.runner import Job, check_budget, parts_path
     from ibsim.pipeline.plan import make_plan
+    from ibsim.pipeline.runner import check_budget, resolve_output
 
-    jobs = [Job(c, make_plan(c), o, parts_path(o)) for c, o in zip(configs, outputs)]
-    needs = check_budget(jobs, str(resolve_data_dir(data_dir)), 1)
-    for job, need in zip(jobs, needs):
-        plan = job.plan
-        print(f"{job.config.name} -> {job.output}")
+    targets = [(c, resolve_output(c, o)) for c, o in zip(configs, outputs)]
+    for _, output in targets:
+        check_output_file(output, "results file")
+    needs = check_budget(targets, str(resolve_data_dir(data_dir)), 1)
+    for (config, output), (_, need) in zip(targets, needs):
+        plan = make_plan(config)
+        print(f"{config.name} -> {output}")
         print(f"  {len(plan.groups)} training unit(s) of up to {max(len(g.runs) for g in plan.groups)} runs, "
-              f"{job.config.epochs} epochs, {len(plan.epochs)} recorded")
-        print(f"  estimators during training: {[job.config.estimator[i] for i in plan.inline_estimators]}; "
-              f"after: {[job.config.estimator[i] for i in plan.deferred_estimators]} "
+              f"{config.epochs} epochs, {len(plan.epochs)} recorded")
+        print(f"  estimators during training: {[config.estimator[i] for i in plan.inline_estimators]}; "
+              f"after: {[config.estimator[i] for i in plan.deferred_estimators]} "
               f"({len(plan.estimation_units)} unit(s))")
         print(f"  disk: {gb(need.part_bytes)} of part files while running, results file about "
               f"{gb(need.file_bytes)}; memory: about {gb(need.worker_bytes)} per worker")
@@ -185,9 +218,8 @@ def command_tensorboard(args: argparse.Namespace) -> int:
     from ibsim.export import export_projector
     from ibsim.results import Results
 
-    layers = [int(k) for k in args.layers.split(",")] if args.layers else None
-    with Results.open(args.results) as results:
-        config = export_projector(results, args.log_dir, args.run, args.every, layers)
+    with Results.open(args.results) as results:  # the options are checked against the file, with their names
+        config = export_projector(results, args.log_dir, args.run, args.every, args.layers, option_prefix="--")
     print(f"ibsim: wrote {config}; view it with: tensorboard --logdir {args.log_dir}", file=sys.stderr)
     return 0
 
@@ -222,15 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ElsewhereError:
-        return 2  # rank 0 prints the reason
+        return EXIT_BAD_INPUT  # rank 0 prints the reason
     except IbsimError as error:
         if debug:
             raise
         print(f"ibsim: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("ibsim: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

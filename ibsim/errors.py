@@ -31,8 +31,21 @@ class OutputError(IbsimError):
     """The output cannot be written (folder not writable, held by another run)."""
 
 
+class DiskFullError(OutputError):
+    """The disk filled up while ibsim was writing; says where and what to do."""
+
+
+class PartFolderError(OutputError):
+    """A part folder (``<output>.parts``) or a file in it is not what ibsim wrote
+    there: foreign, damaged, or of another config. Nothing in it is removed."""
+
+
 class RunFailedError(IbsimError):
     """A training or estimation unit failed; names the unit and the cause."""
+
+
+class NoFiniteRunError(IbsimError):
+    """A plot has nothing to draw: every run diverged, or every value it would show is NaN."""
 
 
 class ElsewhereError(IbsimError):

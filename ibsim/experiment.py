@@ -7,6 +7,7 @@ from typing import Any, Iterable, Sequence
 from ibsim.component import Component
 from ibsim.config.config import Config
 from ibsim.errors import ConfigError
+from ibsim.paths import name_problem
 from ibsim.params import AnyOf, Boolean, Constant, Interval, ListOf, Options, Param, Predicate, String
 
 
@@ -20,6 +21,15 @@ def _plot_names(value: Any) -> list[str]:
             valid = ", ".join(PLOTS.names())
             raise ValueError(f" Unknown plot {name!r}; valid: {valid}.")
     return list(value)
+
+
+def _file_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(f" It cannot name files: {problem}.")
+    return value
 
 
 class Experiment:
@@ -53,7 +63,11 @@ class Experiment:
     """
 
     PARAMS = {
-        "name": Param(AnyOf(Constant(None), String()), None, "experiment name (default: the config file's name)"),
+        "name": Param(
+            AnyOf(Constant(None), Predicate(_file_name, "a file name")), None,
+            "experiment name (default: the config file's name): one file name of at most 200 bytes, without "
+            "'/', '\\', control characters or a leading '.'",
+        ),
         "dataset": Param(String(), "harmonics", "dataset name or spec, e.g. harmonics or harmonics_generated(seed=1)"),
         "train_fraction": Param(
             Interval(float, 0, 1, "neither"), 0.8,

@@ -10,6 +10,7 @@ activation_fn, model, dataset, estimator, discretization_range, n_runs, seed).
 """
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -147,6 +148,11 @@ class Config(Mapping[str, Any]):
     def to_toml(self) -> str:
         """The config as TOML text (keys whose value is unset are left out)."""
         return dumps(self._values)
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of the complete config: tells whether a part folder or a
+        checkpoint belongs to this config."""
+        return hashlib.sha256(self.to_toml().encode()).hexdigest()
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]

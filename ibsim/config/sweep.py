@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from ibsim.config.config import Config, parse_overrides, read_toml, schema
 from ibsim.config.toml_text import format_value
 from ibsim.errors import ConfigError
+from ibsim.paths import shorten_name
 from ibsim.registry import did_you_mean
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -30,8 +31,10 @@ def _value_text(value: Any) -> str:
 
 
 def point_name(base: str, values: dict[str, Any]) -> str:
-    """The name of a sweep point: ``base__key=value__key=value``, safe as a file name."""
-    return "__".join([base] + [f"{key}={_value_text(value)}" for key, value in values.items()])
+    """The name of a sweep point: ``base__key=value__key=value``, safe as a file
+    name (characters other than letters, digits and ``._=+-`` become ``_``; a
+    name longer than 200 bytes keeps its start and a hash of the whole)."""
+    return shorten_name("__".join([base] + [f"{key}={_value_text(value)}" for key, value in values.items()]))
 
 
 def expand(data: dict[str, Any], where: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -82,13 +85,14 @@ def load_configs(path: str | Path, overrides: Iterable[str] = ()) -> list[Config
     configs: list[Config] = []
     for file in config_files(path):
         data = read_toml(file)
-        base = data.get("name") or file.stem
+        base = changes.get("name", data.get("name")) or file.stem  # --set name=... wins over the file
         swept = set((data.get("sweep") or {}) if isinstance(data.get("sweep"), dict) else ())
         clash = sorted(swept & set(changes))
         if clash:
             raise ConfigError(f"--set {clash[0]}=... overrides a swept key of {file}; edit its [sweep] table")
         for point, values in expand(data, str(file)):
-            point = {**point, **changes, "name": point_name(base, values)}
+            name = point_name(base, values) if values and isinstance(base, str) else base
+            point = {**point, **changes, "name": name}
             where = f"{file}" + (f", sweep point {values}" if values else "")
             configs.append(Config.from_dict(point, where=where, source=str(file)))
     names = [c.name for c in configs]

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from ibsim.config.config import Config
 from ibsim.errors import IbsimError
-from ibsim.pipeline.plan import Plan
+from ibsim.pipeline.plan import PlanShape
 
 #: Python, TensorFlow and XLA in one worker, measured at about 600 MB; rounded up.
 PROCESS_BASE_BYTES = 800 * 2**20
+#: Python objects of one work unit of a plan (a dataclass and its tuple), rounded up.
+PLAN_UNIT_BYTES = 400
 #: Compressed activation cubes measured at about 0.85 of their raw size.
 FILE_COMPRESSION = 0.9
 
@@ -32,37 +34,50 @@ class Resources:
     part_bytes: int  # recorded activations in the part folder while it runs
     file_bytes: int  # the results file
     worker_bytes: int  # peak memory of one worker
+    on_disk: int = 0  # what the part folder of an interrupted run already holds (--resume)
 
     @property
     def disk_bytes(self) -> int:
-        """Disk at the output: the part folder and the results file exist together
-        while the file is written."""
-        return self.part_bytes + self.file_bytes
+        """Disk still needed at the output: the part folder (less what it already
+        holds) and the results file exist together while the file is written."""
+        return max(0, self.part_bytes - self.on_disk) + self.file_bytes
 
 
-def estimate(config: Config, plan: Plan, n_samples: int, n_features: int, n_classes: int,
+def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, n_classes: int,
              n_recorded: int) -> Resources:
-    """Disk and memory for one experiment.
+    """Disk and memory for one experiment, by arithmetic on the config alone
+    (nothing of the size of the run is allocated to find out).
 
     Args:
         config: The experiment.
-        plan: Its plan.
+        shape: The sizes of its plan (:func:`~ibsim.pipeline.plan.plan_shape`).
         n_samples: Samples in the dataset.
         n_features: Input features.
         n_classes: Classes.
         n_recorded: Samples of the recorded split.
     """
+    runs, epochs, layers = shape.n_runs, shape.n_recorded, len(config.architecture) + 1
     widths = sum(config.architecture) + n_classes
-    cube = len(plan.runs) * len(plan.epochs) * n_recorded * widths * 4
-    part = cube if plan.needs_parts else 0
+    cube = runs * epochs * n_recorded * widths * 4
+    part = cube if shape.needs_parts else 0
+    n_estimators = len(config.estimator)
     file = int(cube * FILE_COMPRESSION) if config.save_activations else 0
-    file += len(plan.runs) * len(plan.epochs) * (len(config.architecture) + 1) * 8 * (12 + 2 * len(config.estimator))
-    group = max(len(g.runs) for g in plan.groups)
+    file += runs * epochs * layers * 8 * (12 + 2 * n_estimators)
+    group = shape.largest_group
     dataset = n_samples * (n_features + n_classes) * 4 * 3  # splits and their tensors
     epoch = group * n_recorded * widths * 4 * 3  # one recorded epoch: outputs, copies, estimation
+    # a group's summary and inline estimates (float64 per run, recorded epoch and layer)
+    summary = group * epochs * (4 + layers * (5 + 2 * n_estimators)) * 8
     widest = max(config.architecture + [n_features])
     kde = n_recorded * widest * 8 * 2 if any(e.startswith("kde") for e in config.estimator) else 0
-    return Resources(part, file, PROCESS_BASE_BYTES + dataset + epoch + kde)
+    sizes = [n_features] + list(config.architecture) + [n_classes]
+    weights = group * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * 4 * 4  # weights, 2 slots, gradients
+    worker = PROCESS_BASE_BYTES + dataset + epoch + summary + kde + weights
+    # the root: the plan's units, then assembly's per-run arrays (all estimates,
+    # metrics and ranges of every run, twice while the dataset is built)
+    plan = (shape.n_groups + shape.n_estimation_units) * PLAN_UNIT_BYTES + epochs * 8
+    assembly = runs * epochs * (4 + layers * (5 + 2 * n_estimators)) * 8 * 2
+    return Resources(part, file, max(worker, PROCESS_BASE_BYTES + dataset + plan + assembly))
 
 
 def free_disk_bytes(path: Path) -> int:

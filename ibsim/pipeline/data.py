@@ -11,6 +11,7 @@ import numpy as np
 from ibsim.config.config import Config
 from ibsim.config.spec import parse_spec
 from ibsim.datasets import DATASETS, DataSplits, Split
+from ibsim.errors import ConfigError
 from ibsim.estimators import input_groups, make_estimator
 
 
@@ -62,3 +63,20 @@ def experiment_data(config: Config, data_dir: str | Path | None = None) -> Exper
     )
     probe, rows = probe_points(list(config.estimator), data.recorded.X)
     return dataclasses.replace(data, probe=probe, probe_rows=rows) if probe is not None else data
+
+
+def check_trainable(config: Config, data: ExperimentData) -> None:
+    """Refuse values that validate alone but cannot train on this data (before
+    anything is written): an empty split, a batch larger than the training split.
+
+    Raises:
+        ConfigError: Naming the keys and the sizes.
+    """
+    splits = data.splits
+    sizes = f"{config.dataset} with train_fraction = {config.train_fraction} gives {len(splits.training)} " \
+            f"training and {len(splits.test)} test samples"
+    if len(splits.training) == 0 or len(splits.test) == 0:
+        raise ConfigError(f"config key 'train_fraction' leaves a split empty: {sizes}")
+    if config.batch_size > len(splits.training):
+        raise ConfigError(f"config key 'batch_size' = {config.batch_size} is larger than the training split: "
+                          f"{sizes}; choose batch_size <= {len(splits.training)}")

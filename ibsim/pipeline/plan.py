@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ibsim.config.config import Config
+from ibsim.recording.schedules import count_recorded
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,45 @@ class Plan:
 EPOCHS_PER_ESTIMATION_UNIT = 32
 
 
+@dataclass(frozen=True)
+class PlanShape:
+    """The sizes of a config's plan, by arithmetic alone: what the resource
+    check needs, known before any list or array of the plan is built (so a
+    config of a billion runs is refused, not allocated)."""
+
+    n_runs: int
+    n_groups: int
+    largest_group: int
+    n_recorded: int  # recorded epochs (an upper bound for the log schedule)
+    n_inline: int
+    n_deferred: int
+    n_estimation_units: int
+    needs_parts: bool
+
+
+def estimator_placement(config: Config) -> tuple[list[int], list[int]]:
+    """Which of the config's estimators run inline and which afterwards."""
+    from ibsim.estimators import make_estimator
+
+    inline, deferred = [], []
+    for index, spec in enumerate(config.estimator):
+        can_inline = make_estimator(spec).range_scope in (None, "block")
+        (inline if config.inline_estimation and can_inline else deferred).append(index)
+    return inline, deferred
+
+
+def plan_shape(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT) -> PlanShape:
+    """The sizes :func:`make_plan` would produce, computed without building it."""
+    n_runs = len(config.runs) if config.runs is not None else config.n_runs
+    size = config.group_size
+    n_groups = -(-n_runs // size)
+    recorded = count_recorded(config.record_schedule, config.epochs, config.record_points)
+    inline, deferred = estimator_placement(config)
+    units = len(deferred) * n_groups * -(-recorded // max(1, epochs_per_unit))
+    return PlanShape(n_runs, n_groups, min(size, n_runs), recorded, len(inline), len(deferred), units,
+                     bool(config.save_activations or deferred))
+
+
 def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT) -> Plan:
     """Cut a config's work into units.
 
@@ -83,7 +123,6 @@ def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT)
     at a time. Deferred estimation is cut per estimator, group and slice of
     ``epochs_per_unit`` recorded epochs.
     """
-    from ibsim.estimators import make_estimator
     from ibsim.recording.recorder import Recorder
 
     runs = list(config.runs) if config.runs is not None else list(range(config.n_runs))
@@ -95,10 +134,7 @@ def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT)
     )
     recorder = Recorder(**{k: config[k] for k in Recorder.PARAMS})
     epochs = recorder.epochs(config.epochs)
-    inline, deferred = [], []
-    for index, spec in enumerate(config.estimator):
-        can_inline = make_estimator(spec).range_scope in (None, "block")
-        (inline if config.inline_estimation and can_inline else deferred).append(index)
+    inline, deferred = estimator_placement(config)
     step = max(1, epochs_per_unit)
     spans = [(e, g, start) for e in deferred for g in groups for start in range(0, len(epochs), step)]
     units = tuple(

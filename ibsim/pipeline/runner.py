@@ -10,8 +10,10 @@ experiment's file is written by rank 0.
 """
 from __future__ import annotations
 
-import hashlib
+import dataclasses
+import glob
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -23,14 +25,16 @@ from typing import Sequence
 import numpy as np
 
 from ibsim.config.config import Config
-from ibsim.errors import IbsimError, OutputError
+from ibsim.datasets.files import data_dir as resolve_data_dir
+from ibsim.errors import DiskFullError, IbsimError, OutputError, PartFolderError
 from ibsim.parallel import make_backend
 from ibsim.pipeline import budget
 from ibsim.pipeline.assemble import assemble
-from ibsim.pipeline.data import experiment_data
+from ibsim.pipeline.data import check_trainable, experiment_data
 from ibsim.pipeline.estimation import estimate_unit
-from ibsim.pipeline.parts import GroupSummary, PartStore
-from ibsim.pipeline.plan import AssemblyUnit, EstimationUnit, Group, Plan, make_plan
+from ibsim.paths import check_output_file
+from ibsim.pipeline.parts import GroupSummary, PartStore, os_errors
+from ibsim.pipeline.plan import AssemblyUnit, EstimationUnit, Group, Plan, PlanShape, make_plan, plan_shape
 from ibsim.pipeline.training import train_group
 
 
@@ -39,7 +43,7 @@ class Job:
     """One experiment of a run: its config, plan, output and part folder."""
 
     config: Config
-    plan: Plan
+    plan: Plan | None  # None while the run is checked, before the plan is built
     output: Path
     parts: Path
 
@@ -95,12 +99,16 @@ def assemble_task(context: RunContext, item: JobUnit) -> Path:
     remove its part folder."""
     job = context.jobs[item.job]
     store = PartStore(job.parts)
-    summaries = [store.read_summary(g.index) for g in job.plan.groups]
-    pieces = [store.read_estimate(u.index) for u in job.plan.estimation_units]
-    estimates = gather_estimates(job.plan, summaries, pieces, job.plan.estimation_units)
+    plan = job.plan
+    summaries = [store.read_summary(g.index, g.runs, len(plan.epochs)) for g in plan.groups]
+    n_layers = summaries[0].act_min.shape[2]
+    pieces = [store.read_estimate(u.index, (len(plan.groups[u.group].runs), u.epoch_stop - u.epoch_start, n_layers, 2))
+              for u in plan.estimation_units]
+    estimates = gather_estimates(plan, summaries, pieces, plan.estimation_units)
     data = experiment_data(job.config, context.data_dir)
     attrs = {"backend": context.backend, "source": job.config.source or ""}
-    assemble(job.config, job.plan, data, store, summaries, estimates, job.output, attrs)
+    with os_errors(job.output):
+        assemble(job.config, plan, data, store, summaries, estimates, job.output, attrs)
     store.remove()
     return job.output
 
@@ -136,9 +144,11 @@ def parts_path(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def config_hash(config: Config) -> str:
-    """A fingerprint of a config, to tell whether a part folder belongs to it."""
-    return hashlib.sha256(config.to_toml().encode()).hexdigest()
+def resolve_output(config: Config, output: str | Path) -> Path:
+    """The results file of an experiment: ``output``, or ``output/<name>.nc``
+    when ``output`` is an existing folder."""
+    path = Path(output)
+    return path / f"{config.name}.nc" if path.is_dir() else path
 
 
 def _check_writable(folder: Path) -> None:
@@ -152,7 +162,7 @@ def _check_writable(folder: Path) -> None:
 
 def _remove_stale_temporaries(output: Path) -> None:
     """Delete ``.<name>.<pid>.tmp`` files left by writers that no longer run."""
-    for tmp in output.parent.glob(f".{output.name}.*.tmp"):
+    for tmp in output.parent.glob(f".{glob.escape(output.name)}.*.tmp"):
         pid = tmp.name[len(output.name) + 2 : -4]
         if pid.isdigit() and int(pid) != os.getpid():
             try:
@@ -164,21 +174,23 @@ def _remove_stale_temporaries(output: Path) -> None:
 
 
 def prepare(job: Job, resume: bool, quiet: bool) -> None:
-    """Before any work (on the root): the output folder is writable, no other
-    run holds the part folder, an interrupted run is resumed or cleared, and
-    the part folder says this run is going."""
+    """Before any work (on the root): the output is a file ibsim may replace in
+    a writable folder, no other run holds the part folder, an interrupted run
+    of ibsim's is resumed or cleared (a folder ibsim did not make is left alone
+    and refused), and the part folder says this run is going."""
+    check_output_file(job.output, "results file")
     _check_writable(job.output.parent)
     _remove_stale_temporaries(job.output)
     store = PartStore(job.parts)
-    if job.parts.exists():
-        record = store.read_run() or {}
+    if job.parts.exists() or job.parts.is_symlink():
+        record = store.check_own()
         if store.held_by_live_process():
             raise OutputError(
                 f"another ibsim run (pid {record.get('pid')}) is writing {job.parts}; wait for it to finish "
                 "or choose another --output"
             )
         if resume:
-            if record.get("config_hash") != config_hash(job.config):
+            if record.get("config_hash") != job.config.fingerprint():
                 raise OutputError(
                     f"{job.parts} holds an interrupted run of a different config; run without --resume "
                     "to start afresh (it will be removed), or restore the config it was started with"
@@ -188,22 +200,63 @@ def prepare(job: Job, resume: bool, quiet: bool) -> None:
                 print(f"ibsim: removing {job.parts}, left by an interrupted run (--resume continues such a run)",
                       file=sys.stderr)
             store.remove()
+            if job.parts.exists():
+                raise PartFolderError(f"{job.parts} could not be cleared (files appeared in it while it was "
+                                      "removed); it is left alone")
     store.write_run(status="running", pid=os.getpid(), host=socket.gethostname(),
                     started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    config_hash=config_hash(job.config), output=str(job.output), name=job.config.name,
+                    config_hash=job.config.fingerprint(), output=str(job.output), name=job.config.name,
                     config=job.config.to_toml(), error=None)
 
 
-def check_budget(job_list: Sequence[Job], data_dir: str | None, workers: int) -> list[budget.Resources]:
-    """Estimate and check disk and memory of every job (raises when they do not fit)."""
+def check_budget(targets: Sequence[tuple[Config, Path]], data_dir: str | None, workers: int,
+                 resume: bool = False) -> list[tuple[PlanShape, budget.Resources]]:
+    """Check, by arithmetic on each config and its data alone (no plan is built,
+    nothing of the run's size allocated), that every experiment can train and
+    fits the disk and memory; raises when one does not.
+
+    Args:
+        targets: (config, results file) per experiment.
+        data_dir: Folder of downloaded datasets.
+        workers: Workers on this machine at once.
+        resume: Count what the part folders already hold as on disk.
+
+    Returns:
+        Each experiment's plan sizes and resources.
+    """
     needs = []
-    for job in job_list:
-        data = experiment_data(job.config, data_dir)
-        resources = budget.estimate(job.config, job.plan, len(data.splits.full_dataset), data.recorded.X.shape[1],
+    for config, output in targets:
+        data = experiment_data(config, data_dir)
+        check_trainable(config, data)
+        shape = plan_shape(config)
+        resources = budget.estimate(config, shape, len(data.splits.full_dataset), data.recorded.X.shape[1],
                                     data.n_classes, len(data.recorded))
-        needs.append((job.config.name, job.output, resources))
-    budget.check(needs, workers)
-    return [r for _, _, r in needs]
+        if resume:
+            resources = dataclasses.replace(resources, on_disk=PartStore(parts_path(output)).used_bytes())
+        needs.append((config.name, output, shape, resources))
+    budget.check([(name, output, resources) for name, output, _, resources in needs], workers)
+    return [(shape, resources) for _, _, shape, resources in needs]
+
+
+#: The start of :func:`ibsim.paths.disk_full`'s message, found in a worker's error.
+DISK_FULL_PATTERN = re.compile(r"disk full while \w+ .+? (?=\(\d+ MB free in )")
+
+
+def _disk_full_message(error: BaseException, targets: Sequence[tuple[Config, Path]],
+                       needs: Sequence[tuple[PlanShape, budget.Resources]]) -> str | None:
+    """For a run stopped by a full disk (in any worker or rank): the message,
+    with how much room the rest of the run needs; None for other errors."""
+    found = DISK_FULL_PATTERN.search(str(error))
+    if found is None:
+        return None
+    if not needs:
+        return str(error)
+    folder = Path(targets[0][1]).resolve().parent
+    remaining = sum(max(0, r.disk_bytes - PartStore(parts_path(output)).used_bytes())
+                    for (_, output), (_, r) in zip(targets, needs))
+    return (f"{found.group(0).rstrip()}; to finish, this run needs about {budget.gb(remaining)} more in {folder} "
+            f"({budget.gb(budget.free_disk_bytes(folder))} free now): free that much and run the same command "
+            "again with --resume")
 
 
 def run_experiments(
@@ -231,29 +284,28 @@ def run_experiments(
     Returns:
         The files written (on MPI ranks other than 0: an empty list).
     """
-    from ibsim.datasets.files import data_dir as resolve_data_dir
-
     runner = make_backend(backend, jobs)
-    job_list = tuple(
-        Job(config, make_plan(config), Path(output), parts_path(Path(output)))
-        for config, output in zip(configs, outputs)
-    )
+    targets = [(config, resolve_output(config, output)) for config, output in zip(configs, outputs)]
     started: list[Job] = []
+    needs: list[tuple[PlanShape, budget.Resources]] = []
     try:
-        context = RunContext(job_list, str(resolve_data_dir(data_dir)), quiet, runner.threads, runner.describe(),
-                             resume)
+        context_dir = str(resolve_data_dir(data_dir))
         refusal = None
         if runner.is_root:
-            # everything that can be checked before training: data files (and their
-            # checksums), room on disk and in memory, the output folders
+            # everything that can be checked before training, by arithmetic before
+            # any plan is built: data files (and their checksums), values that
+            # cannot train, room on disk and in memory, the output paths
             try:
-                check_budget(job_list, context.data_dir, getattr(runner, "jobs", 1))
-                for job in job_list:
+                needs = check_budget(targets, context_dir, getattr(runner, "jobs", 1), resume)
+                for config, output in targets:
+                    job = Job(config, None, output, parts_path(output))
                     prepare(job, resume, quiet)
                     started.append(job)
             except IbsimError as error:
                 refusal = error
         runner.share(refusal)
+        job_list = tuple(Job(config, make_plan(config), output, parts_path(output)) for config, output in targets)
+        context = RunContext(job_list, context_dir, quiet, runner.threads, runner.describe(), resume)
         training = [JobUnit(j, g, job.config.name) for j, job in enumerate(job_list) for g in job.plan.groups]
         estimation = [JobUnit(j, u, job.config.name)
                       for j, job in enumerate(job_list) for u in job.plan.estimation_units]
@@ -264,9 +316,15 @@ def run_experiments(
         written = runner.map(assemble_task, context, assembly, desc="writing", quiet=quiet)
         return list(written) if runner.is_root else []
     except BaseException as error:
+        message = _disk_full_message(error, targets, needs) if runner.is_root else None
         for job in started:  # what failed, said where the run was going on
             if job.parts.exists():
-                PartStore(job.parts).write_run(status="failed", error=f"{type(error).__name__}: {error}")
+                try:
+                    PartStore(job.parts).write_run(status="failed", error=message or f"{type(error).__name__}: {error}")
+                except IbsimError:
+                    pass  # the disk is full even for the record; the message below still says what happened
+        if message is not None:
+            raise DiskFullError(message) from None
         raise
     finally:
         runner.close()

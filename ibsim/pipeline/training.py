@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Protocol
 
 import numpy as np
@@ -12,7 +13,7 @@ from ibsim.networks.ensemble import GradientStats
 from ibsim.networks.network import Network
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.estimation import InlineEstimation
-from ibsim.pipeline.parts import COMPLETED, DIVERGED, EARLY_STOPPED, GroupSummary, PartStore
+from ibsim.pipeline.parts import COMPLETED, DIVERGED, EARLY_STOPPED, Checkpoint, GroupSummary, PartStore
 from ibsim.pipeline.plan import Group, Plan
 
 #: Keras' clipping of probabilities in categorical cross-entropy.
@@ -112,9 +113,46 @@ class Recording:
             s.stop_epoch[reached] = epoch
             self.ensemble.deactivate(np.flatnonzero(reached))
 
+    def record_missing(self, slots: range) -> None:
+        """Tell the sinks that no run is going any more at the recorded epochs
+        ``slots`` (every run stopped before them): NaN activations, as for any
+        run after its stop, so nothing reads as a recorded 0.
+
+        Args:
+            slots: The recorded epochs (slots) the group's training did not reach.
+        """
+        if not len(slots):
+            return
+        runs, samples = len(self.summary.runs), len(self.data.recorded)
+        missing = [np.full((runs, samples, width), np.nan, np.float32) for width in self.ensemble.widths[1:]]
+        none_going = np.zeros(runs, dtype=bool)
+        for slot in slots:
+            for sink in self.sinks:
+                sink.write(slot, missing, none_going)
+
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()
+
+
+def divergence_note(experiment: str, summary: GroupSummary, epochs: np.ndarray) -> str | None:
+    """One line naming the runs of a group that diverged and the recorded
+    epochs at which that was seen, or None when none did.
+
+    Args:
+        experiment: The experiment's name.
+        summary: The group's summary (``run_status``, ``stop_epoch``: the last
+            recorded epoch at which each run was still finite).
+        epochs: The recorded epoch numbers.
+    """
+    diverged = np.flatnonzero(summary.run_status == DIVERGED)
+    if diverged.size == 0:
+        return None
+    runs = [int(r) for r in summary.runs[diverged]]
+    seen = np.searchsorted(epochs, summary.stop_epoch[diverged], side="right")
+    at = [int(epochs[min(i, len(epochs) - 1)]) for i in seen]
+    return (f"ibsim: runs {runs} of experiment '{experiment}' diverged at epochs {at} (NaN, inf or "
+            f"|activation| > {DIVERGENCE_LIMIT:.0e}); they are stopped, flagged in run_status and left out of means")
 
 
 class GroupTraining:
@@ -135,7 +173,6 @@ class GroupTraining:
         from ibsim.networks.ensemble import Ensemble
 
         self.config, self.group, self.epochs, self.store = config, group, plan.epochs, store
-        checkpoint = store.read_checkpoint(group.index) if resume else None
         network = Network(**{k: config[k] for k in Network.PARAMS})
         self.ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
         n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
@@ -143,6 +180,10 @@ class GroupTraining:
         self.summary = GroupSummary.empty(np.asarray(group.runs), n_epochs, n_layers, n_probe,
                                           sum(self.ensemble.widths[1:]))
         self.inline = InlineEstimation(config, plan.inline_estimators, data, self.summary, plan.epochs)
+        self.epoch = 0
+        self.slot = 0
+        checkpoint = store.read_checkpoint(group.index, config.fingerprint(), self._checkpoint(), config.epochs) \
+            if resume else None
         sinks = list(sinks or [])
         self.writer = None
         if plan.needs_parts:
@@ -156,32 +197,32 @@ class GroupTraining:
         tf = self.ensemble._tf
         self.x_train = tf.constant(data.splits.training.X)
         self.y_train = tf.constant(data.splits.training.Y)
-        self.epoch = 0
-        self.slot = 0
         if checkpoint is not None:
             self._restore(checkpoint)
         elif self.epochs[0] == 0:
             self.recorder.record(0, 0)
             self.slot = 1
 
-    def _restore(self, checkpoint: dict) -> None:
+    def _checkpoint(self) -> Checkpoint:
+        """The group's training state now (what a checkpoint stores)."""
+        return Checkpoint(epoch=self.epoch, slot=self.slot, ensemble=self.ensemble.state(), summary=self.summary,
+                          inline=self.inline.values)
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
         """Continue from a checkpoint of this group (bit for bit where it left off)."""
-        self.ensemble.load_state(checkpoint["ensemble"])
-        summary = checkpoint["summary"]
+        self.ensemble.load_state(checkpoint.ensemble)
         for field in dataclasses.fields(GroupSummary):
-            setattr(self.summary, field.name, getattr(summary, field.name))
-        self.inline.values = checkpoint["inline"]
-        self.epoch, self.slot = checkpoint["epoch"], checkpoint["slot"]
+            if field.name != "estimates":
+                setattr(self.summary, field.name, getattr(checkpoint.summary, field.name))
+        self.inline.values = checkpoint.inline
+        self.epoch, self.slot = checkpoint.epoch, checkpoint.slot
 
     def checkpoint(self) -> None:
         """Store everything needed to continue from here (after the recorded
         epochs so far are safely on disk)."""
         if self.writer is not None:
             self.writer.sync()
-        self.store.write_checkpoint(self.group.index, {
-            "epoch": self.epoch, "slot": self.slot, "ensemble": self.ensemble.state(),
-            "summary": self.summary, "inline": self.inline.values,
-        })
+        self.store.write_checkpoint(self.group.index, self._checkpoint(), self.config.fingerprint())
 
     @property
     def finished(self) -> bool:
@@ -210,10 +251,16 @@ class GroupTraining:
         return done
 
     def finish(self) -> GroupSummary:
-        """Close the sinks and store the summary (the group is then done)."""
+        """Record the epochs that every run stopped before as missing, close the
+        sinks, store the summary (the group is then done) and say which runs
+        diverged, if any (one line on stderr, from whichever process trained)."""
+        self.recorder.record_missing(range(self.slot, len(self.epochs)))
         self.recorder.close()
         self.summary.estimates = self.inline.values
         self.store.write_summary(self.group.index, self.summary)
+        note = divergence_note(self.config.name, self.summary, self.epochs)
+        if note is not None:
+            print(note, file=sys.stderr, flush=True)
         return self.summary
 
 
@@ -235,7 +282,7 @@ def train_group(
         resume: Skip a group that is done; continue one from its checkpoint.
     """
     if resume and store.is_done(group.index):
-        return store.read_summary(group.index)
+        return store.read_summary(group.index, group.runs, len(plan.epochs))
     training = GroupTraining(config, plan, group, data, store, threads, resume=resume)
     runs = group.runs
     label = f"runs {runs[0]}-{runs[-1]}" if len(runs) > 1 else f"run {runs[0]}"

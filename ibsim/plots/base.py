@@ -11,7 +11,10 @@ from matplotlib.figure import Figure
 
 from ibsim.component import Component
 from ibsim.config.spec import parse_spec
+from ibsim.errors import ResultsFileError
+from ibsim.paths import check_output_file
 from ibsim.registry import Registry
+from ibsim.results.reader import missing_variable
 
 if TYPE_CHECKING:
     from ibsim.results import Results
@@ -28,13 +31,33 @@ class Plot(Component):
         raise NotImplementedError
 
     def draw(self, results: "Results", path: str | Path | None = None) -> Figure:
-        """Draw the figure and, given a path, save it there."""
-        return save_figure(self.figure(results), path)
+        """Draw the figure and, given a path, save it there.
+
+        Raises:
+            ResultsFileError: The results lack a variable the plot needs; one
+                line naming the file and the variable (nothing is saved).
+        """
+        try:
+            fig = self.figure(results)
+        except ResultsFileError as error:
+            raise results.file_error(str(error)) from None
+        except KeyError as error:
+            name = missing_variable(error, results.dataset)
+            if name is None:
+                raise
+            results.require(name, needed_by=f"the {self.owner()}")  # raises: the results lack it
+            raise
+        return save_figure(fig, path)
 
 
 def save_figure(fig: Figure, path: str | Path | None) -> Figure:
-    """Save ``fig`` at ``path`` if one is given (making its folder) and return it."""
+    """Save ``fig`` at ``path`` if one is given (making its folder) and return it.
+
+    Raises:
+        OutputError: ``path`` is a folder, device, socket or FIFO.
+    """
     if path is not None:
+        check_output_file(path, "plot")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
@@ -59,6 +82,7 @@ def label(var: xr.DataArray) -> str:
 
 def mean_over_runs(var: xr.DataArray, results: "Results") -> xr.DataArray:
     """Mean over the runs that did not diverge; warns naming the excluded runs."""
+    results.require("run_status", needed_by="the mean over runs")
     status = results.dataset["run_status"]
     diverged = [int(r) for r in results.dataset["run"].values[(status == 2).values]]
     if diverged:

@@ -13,7 +13,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 
 from ibsim.params import AnyOf, Constant, Interval, Param, String
-from ibsim.plots.base import PLOTS, Plot, epoch_norm, label, mean_over_runs
+from ibsim.paths import check_output_file
+from ibsim.plots.base import PLOTS, Plot, epoch_norm, label
+from ibsim.plots.infoplane import finite_mean
 
 if TYPE_CHECKING:
     from ibsim.results import Results
@@ -48,17 +50,17 @@ class Movie(Plot):
     def scene(self, results: "Results") -> tuple[Figure, Callable[[int], None], int]:
         """The figure, a function drawing frame k into it, and the number of frames."""
         info = results.information(self.estimator)
+        estimator = str(info["estimator"].values)
         epochs = info["epoch"].values
         layers = info["layer"].values
-        ixt = mean_over_runs(info["I_XT"], results).values  # (epoch, layer)
-        ity = mean_over_runs(info["I_TY"], results).values
+        mean = finite_mean(info[["I_XT", "I_TY"]], results, f"{estimator} estimate")
+        ixt, ity = mean["I_XT"].values, mean["I_TY"].values  # (epoch, layer)
         norm = epoch_norm(epochs)
         cmap = colormaps["viridis"]
         fig = Figure(figsize=(7, 5.2), layout="constrained")
         ax = fig.add_subplot()
         ax.set_xlabel(label(info["I_XT"]))
         ax.set_ylabel(label(info["I_TY"]))
-        estimator = str(info["estimator"].values)
         ax.set_title(f"{results.dataset.attrs.get('name', '')}: {estimator}, mean of {info.sizes['run']} run(s)",
                      fontsize=10)
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="epoch")
@@ -128,6 +130,7 @@ class Movie(Plot):
                                             metadata={"title": f"{results.dataset.attrs.get('name', '')} "
                                                                "information plane"})
             settings = {"animation.ffmpeg_path": exe}
+        check_output_file(path, "movie")
         with matplotlib.rc_context(settings), writer.saving(fig, str(path), DPI):
             for k in range(n_frames):
                 draw_frame(k)

@@ -19,6 +19,7 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
+from ibsim.paths import NEARLY_FULL_BYTES, disk_full, free_bytes
 from ibsim.results.schema import (
     COORD_ATTRS,
     FORMAT_NAME,
@@ -123,6 +124,11 @@ def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -
                 cube.fill(variable)
             nc.setncattr("status", "completed")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        # netCDF4/HDF5 report a full disk as a RuntimeError: judge by the free
+        # space while the temporary still holds it
+        full = isinstance(error, RuntimeError) and free_bytes(path.parent) < NEARLY_FULL_BYTES
         tmp.unlink(missing_ok=True)
+        if full:
+            raise disk_full(path) from error
         raise

@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from ibsim.config.sweep import load_configs
-from ibsim.errors import RunFailedError
+from ibsim.errors import DiskFullError, RunFailedError
 from ibsim.pipeline import assemble
 from ibsim.pipeline.runner import run_experiments
 from tests.conftest import CONFIGS
@@ -40,19 +40,19 @@ def _disk_full_half_way(monkeypatch):
 def test_a_write_that_fails_half_way_leaves_no_file(tmp_path, monkeypatch):
     out = tmp_path / "r.nc"
     _disk_full_half_way(monkeypatch)
-    with pytest.raises(RunFailedError, match="No space left on device"):
+    with pytest.raises(DiskFullError, match=f"^disk full while writing {out}; to finish, this run needs about"):
         run_experiments([_config()], [out], backend="serial")
     assert not out.exists()
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert leftovers == ["r.nc.parts"]  # no hidden temporary file either
     record = json.loads((tmp_path / "r.nc.parts" / "run.json").read_text())
-    assert record["status"] == "failed" and "No space left on device" in record["error"]
+    assert record["status"] == "failed" and "disk full while writing" in record["error"]
 
 
 def test_resume_after_a_failed_write_trains_nothing_again(tmp_path, monkeypatch):
     out = tmp_path / "r.nc"
     _disk_full_half_way(monkeypatch)
-    with pytest.raises(RunFailedError):
+    with pytest.raises(DiskFullError):
         run_experiments([_config()], [out], backend="serial")
     parts = tmp_path / "r.nc.parts"
     monkeypatch.undo()

@@ -36,14 +36,14 @@ def test_estimates_are_on_the_safe_side(tmp_path):
     """The estimate of the file covers the file actually written."""
     from ibsim import Experiment
     from ibsim.pipeline.data import experiment_data
-    from ibsim.pipeline.plan import make_plan
+    from ibsim.pipeline.plan import make_plan, plan_shape
 
     experiment = Experiment.from_toml(CONFIGS / "smoke.toml", ["epochs=30"])
     out = tmp_path / "r.nc"
     experiment.run(out).close()
     config = experiment.config
     data = experiment_data(config)
-    need = budget.estimate(config, make_plan(config), 4096, 12, 2, 4096)
+    need = budget.estimate(config, plan_shape(config), 4096, 12, 2, 4096)
     assert out.stat().st_size <= need.file_bytes
     assert need.part_bytes == 3 * len(make_plan(config).epochs) * 4096 * 31 * 4
     assert data.recorded.X.shape == (4096, 12)

@@ -1,6 +1,7 @@
 """Runs that survive kill -9: resume from checkpoints, bitwise identical files."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -38,7 +39,7 @@ def _kill_during_group_1(output: Path) -> Path:
     parts = output.with_name(output.name + ".parts")
     process = subprocess.Popen(_command(output), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240
-    checkpoint = parts / "group_00001" / "checkpoint.pkl"
+    checkpoint = parts / "group_00001" / "checkpoint.npz"
     while time.time() < deadline and process.poll() is None:
         if checkpoint.exists() and (parts / "group_00000" / "summary.npz").exists():
             time.sleep(1.0)  # a few more checkpoints
@@ -56,8 +57,8 @@ def test_killed_run_resumes_bitwise_identical(uninterrupted, tmp_path):
     assert not output.exists()  # nothing that looks complete
     assert (parts / "run.json").exists()
     done_before = (parts / "group_00000" / "summary.npz").stat().st_mtime_ns
-    checkpoint = __import__("pickle").loads((parts / "group_00001" / "checkpoint.pkl").read_bytes())
-    assert 0 < checkpoint["epoch"] < 1500
+    with np.load(parts / "group_00001" / "checkpoint.npz", allow_pickle=False) as checkpoint:
+        assert 0 < json.loads(str(checkpoint["meta"]))["epoch"] < 1500
 
     resumed = subprocess.run(_command(output, "--resume"), cwd=REPO, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
