@@ -7,12 +7,12 @@ instead of failing hours later. The estimates are deliberately on the safe side
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ibsim.config.config import Config
 from ibsim.errors import IbsimError
+from ibsim.paths import free_bytes
 from ibsim.pipeline.plan import PlanShape
 
 #: Python, TensorFlow and XLA in one worker, measured at about 600 MB; rounded up.
@@ -85,7 +85,7 @@ def free_disk_bytes(path: Path) -> int:
     path = Path(path).resolve()
     while not path.exists() and path != path.parent:
         path = path.parent
-    return shutil.disk_usage(path).free
+    return free_bytes(path)
 
 
 def available_memory_bytes() -> int | None:

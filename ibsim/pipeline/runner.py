@@ -32,7 +32,7 @@ from ibsim.pipeline import budget
 from ibsim.pipeline.assemble import assemble
 from ibsim.pipeline.data import check_trainable, experiment_data
 from ibsim.pipeline.estimation import estimate_unit
-from ibsim.paths import check_output_file
+from ibsim.paths import check_output_file, free_bytes
 from ibsim.pipeline.parts import GroupSummary, PartStore, os_errors
 from ibsim.pipeline.plan import AssemblyUnit, EstimationUnit, Group, Plan, PlanShape, make_plan, plan_shape
 from ibsim.pipeline.training import train_group
@@ -255,7 +255,7 @@ def _disk_full_message(error: BaseException, targets: Sequence[tuple[Config, Pat
     remaining = sum(max(0, r.disk_bytes - PartStore(parts_path(output)).used_bytes())
                     for (_, output), (_, r) in zip(targets, needs))
     return (f"{found.group(0).rstrip()}; to finish, this run needs about {budget.gb(remaining)} more in {folder} "
-            f"({budget.gb(budget.free_disk_bytes(folder))} free now): free that much and run the same command "
+            f"({budget.gb(free_bytes(folder))} free now): free that much and run the same command "
             "again with --resume")
 
 
