@@ -6,10 +6,10 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from joblib import Parallel, delayed
 from joblib.externals.loky.process_executor import TerminatedWorkerError
-from tqdm.auto import tqdm
 
 from ibsim.errors import RunFailedError
 from ibsim.parallel.base import Backend, injected_failure, run_unit
+from ibsim.progress import progress
 from ibsim.threads import available_cores, set_worker_threads
 
 T = TypeVar("T")
@@ -44,8 +44,8 @@ class JoblibBackend(Backend):
         calls = (delayed(_in_worker)(task, context, unit, self.threads, inject) for unit in units)
         results: list[T] = []
         try:
-            for result in tqdm(parallel(calls), total=len(units), desc=desc, disable=quiet or len(units) < 2,
-                               leave=False):
+            for result in progress(iterable=parallel(calls), total=len(units), desc=desc,
+                                   disable=quiet or len(units) < 2):
                 results.append(result)
         except TerminatedWorkerError as error:
             raise RunFailedError(

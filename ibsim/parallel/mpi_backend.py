@@ -15,10 +15,9 @@ import sys
 import traceback
 from typing import Any, Callable, Sequence, TypeVar
 
-from tqdm.auto import tqdm
-
 from ibsim.errors import ElsewhereError
 from ibsim.parallel.base import Backend, balanced_owners, run_unit
+from ibsim.progress import progress
 from ibsim.threads import available_cores, set_worker_threads
 
 T = TypeVar("T")
@@ -76,7 +75,7 @@ class MPIBackend(Backend):
         owners = balanced_owners([unit_cost(u) for u in units], self.size)
         mine = [i for i, owner in enumerate(owners) if owner == self.rank]
         done: list[tuple[int, T]] = []
-        for index in tqdm(mine, desc=desc, disable=quiet or not self.is_root or len(mine) < 2, leave=False):
+        for index in progress(iterable=mine, desc=desc, disable=quiet or not self.is_root or len(mine) < 2):
             try:
                 done.append((index, run_unit(task, context, units[index], f"MPI rank {self.rank}")))
             except BaseException as error:  # noqa: BLE001 - stop every rank, say why

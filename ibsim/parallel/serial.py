@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence, TypeVar
 
-from tqdm.auto import tqdm
-
 from ibsim.parallel.base import Backend, run_unit
+from ibsim.progress import progress
 from ibsim.threads import worker_threads
 
 T = TypeVar("T")
@@ -23,4 +22,4 @@ class SerialBackend(Backend):
             quiet: bool = True) -> list[T]:
         show = not quiet and len(units) > 1
         return [run_unit(task, context, unit, "this process")
-                for unit in tqdm(units, desc=desc, disable=not show, leave=False)]
+                for unit in progress(iterable=units, desc=desc, disable=not show)]
