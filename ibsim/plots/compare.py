@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from ibsim.errors import ConfigError
 from ibsim.plots.base import epoch_norm, label, save_figure
-from ibsim.plots.infoplane import draw_infoplane, finite_mean
+from ibsim.plots.infoplane import (BANDS, annotate_layers, choose_band, draw_band, draw_infoplane, finite_mean,
+                                   kept_runs)
 
 if TYPE_CHECKING:
     from ibsim.results import Results
@@ -31,47 +32,62 @@ def infoplane_grid(
     *,
     title: str | None = None,
     same_axes: bool = False,
+    band: str = "auto",
 ) -> Figure:
     """A grid of information planes, each the mean over its runs.
 
     Args:
         panels: Rows of panels; each panel is ``(title, results, estimator)``
-            (say in ``title`` how many runs the means are of).
+            (say in ``title`` how many runs the means are of). Rows may differ
+            in length: the grid is as wide as the longest row, and the cells a
+            shorter row leaves empty are hidden.
         path: Where to save the figure (PNG), or None.
         title: A title over the whole figure.
         same_axes: Give every panel the same axis limits (to compare values,
             not only shapes).
+        band: The band over runs around each mean point, as the ``band``
+            option of the ``infoplane`` plot: "auto" (default), "bootstrap",
+            "std" or "none".
 
     Returns:
         The figure (one colour bar for the epochs of all panels).
 
     Raises:
-        ConfigError: ``panels`` is empty or its rows differ in length.
+        ConfigError: ``panels`` has no panel, or ``band`` is not one of the bands.
         NoFiniteRunError: A panel has no finite run (every run diverged, or its
             estimates are all NaN); the message names the panel.
     """
-    if not panels or not panels[0]:
+    n_cols = max((len(row) for row in panels), default=0)
+    if n_cols == 0:
         raise ConfigError("infoplane_grid needs at least one panel")
-    n_cols = len(panels[0])
-    if any(len(row) != n_cols for row in panels):
-        raise ConfigError("infoplane_grid: every row needs the same number of panels")
+    if band not in BANDS:
+        raise ConfigError(f"infoplane_grid: band must be one of {', '.join(repr(b) for b in BANDS)}. "
+                          f"Got {band!r} instead.")
     epochs = np.unique(np.concatenate([results.dataset["epoch"].values for row in panels for _, results, _ in row]))
     norm, cmap = epoch_norm(epochs), colormaps["viridis"]
     fig = Figure(figsize=(4.2 * n_cols + 0.8, 3.6 * len(panels)), layout="constrained")
     axes = fig.subplots(len(panels), n_cols, squeeze=False, sharex=same_axes, sharey=same_axes)
+    used, anchors = [], []
     for r, row in enumerate(panels):
+        for c in range(len(row), n_cols):
+            axes[r, c].set_visible(False)  # an empty cell of a short row
         for c, (name, results, estimator) in enumerate(row):
             ax = axes[r, c]
             info = results.information(estimator)
             mean = finite_mean(info[["I_XT", "I_TY"]], results,
                                f"{info['estimator'].values} estimate of the panel '{name}'")
-            draw_infoplane(ax, mean["I_XT"].values, mean["I_TY"].values, info["epoch"].values, norm, cmap,
-                           info["layer"].values)
+            runs = kept_runs(info[["I_XT", "I_TY"]], results)
+            draw_band(ax, runs, choose_band(band, runs), info["epoch"].values, norm, cmap)
+            anchors.append((ax, draw_infoplane(ax, mean["I_XT"].values, mean["I_TY"].values, info["epoch"].values,
+                                               norm, cmap, info["layer"].values, annotate=False)))
             ax.set_title(name, fontsize=10)
             ax.set_xlabel(label(info["I_XT"]))
             ax.set_ylabel(label(info["I_TY"]))
             ax.grid(alpha=0.3)
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="epoch", fraction=0.03, shrink=0.8)
+            used.append(ax)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=used, label="epoch", fraction=0.03, shrink=0.8)
+    for ax, points in anchors:  # once every panel is drawn: the (shared) limits are final
+        annotate_layers(ax, points)
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)

@@ -15,12 +15,14 @@ from matplotlib.figure import Figure
 from ibsim.params import AnyOf, Constant, Interval, Param, String
 from ibsim.paths import check_output_file
 from ibsim.plots.base import PLOTS, Plot, epoch_norm, label
-from ibsim.plots.infoplane import finite_mean
+from ibsim.plots.accuracy import SPLIT_COLOURS, SPLIT_STYLES, set_epoch_scale
+from ibsim.plots.infoplane import LABEL_OFFSET, LABEL_SIZE, axes_size, finite_mean, kept_runs, place_labels
 
 if TYPE_CHECKING:
     from ibsim.results import Results
 
-#: Resolution of the frames (the figure is 7 x 5.2 inches: 700 x 520 pixels).
+#: Resolution of the frames (the figure is 7 x 6.4 inches with the accuracy strip, 7 x 5.2 without:
+#: 700 x 640 or 700 x 520 pixels).
 DPI = 100
 
 
@@ -33,6 +35,64 @@ def ffmpeg_executable() -> str | None:
     except Exception:  # not installed, or no binary for this platform
         return None
     return exe if exe and Path(exe).is_file() else None
+
+
+def mean_accuracy(results: "Results") -> dict[str, np.ndarray] | None:
+    """Mean accuracy over the runs that did not diverge, per split (epoch,), or
+    None when the file has no finite accuracy."""
+    if "accuracy" not in results.dataset:
+        return None
+    accuracy = kept_runs(results.dataset["accuracy"], results)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN epochs after early stops
+        mean = accuracy.mean("run", skipna=True)
+    curves = {str(split): mean.sel(split=split).values for split in mean["split"].values}
+    if not any(np.isfinite(curve).any() for curve in curves.values()):
+        return None
+    return curves
+
+
+def accuracy_strip(ax, epochs: np.ndarray, accuracy: dict[str, np.ndarray]) -> Callable[[int], None]:
+    """A strip under the plane ``ax`` (a child axes, so the figure keeps its
+    plane and colour bar as its axes) with the mean accuracy per split over
+    the epochs: the whole curve faint, the part up to the frame's epoch solid,
+    a dot and a vertical line at the frame's epoch, the values in the legend.
+
+    Returns:
+        A function drawing frame k (the k-th recorded epoch) into the strip.
+    """
+    strip = ax.inset_axes([0.0, -0.45, 1.0, 0.25])
+    strip.set_gid("accuracy")
+    finite = np.concatenate([curve[np.isfinite(curve)] for curve in accuracy.values()])
+    low, high = finite.min(), finite.max()
+    pad = max(high - low, 0.02) * 0.08
+    strip.set_ylim(low - pad, high + pad)
+    strip.margins(x=0.02)
+    set_epoch_scale(strip, epochs)
+    strip.set_xlabel("epoch", fontsize=9)
+    strip.set_ylabel("accuracy", fontsize=9)
+    strip.tick_params(labelsize=8)
+    strip.grid(alpha=0.3)
+    now = strip.axvline(epochs[0], color="0.4", lw=0.8)
+    progress, dots = {}, {}
+    for split, curve in accuracy.items():
+        colour, style = SPLIT_COLOURS.get(split), SPLIT_STYLES.get(split, "-")
+        ok = np.isfinite(curve)
+        strip.plot(epochs[ok], curve[ok], color=colour, ls=style, lw=0.8, alpha=0.3)
+        progress[split] = strip.plot([], [], color=colour, ls=style, lw=1.6, label=split)[0]
+        dots[split] = strip.plot([], [], "o", color=colour, ms=4, clip_on=False)[0]
+    legend = strip.legend(loc="lower right", fontsize=8, ncols=len(accuracy), framealpha=0.8)
+
+    def show(k: int) -> None:
+        now.set_xdata([epochs[k], epochs[k]])
+        for (split, curve), text in zip(accuracy.items(), legend.get_texts()):
+            ok = np.isfinite(curve[: k + 1])
+            progress[split].set_data(epochs[: k + 1][ok], curve[: k + 1][ok])
+            value = curve[k]
+            dots[split].set_data([epochs[k]], [value] if np.isfinite(value) else [np.nan])
+            text.set_text(f"{split} {value:.3f}" if np.isfinite(value) else f"{split} –")
+
+    return show
 
 
 @PLOTS.register("movie", "informationplane_movie", "plotter.informationplane_movie")
@@ -57,7 +117,8 @@ class Movie(Plot):
         ixt, ity = mean["I_XT"].values, mean["I_TY"].values  # (epoch, layer)
         norm = epoch_norm(epochs)
         cmap = colormaps["viridis"]
-        fig = Figure(figsize=(7, 5.2), layout="constrained")
+        accuracy = mean_accuracy(results)
+        fig = Figure(figsize=(7, 5.2 if accuracy is None else 6.4), layout="constrained")
         ax = fig.add_subplot()
         ax.set_xlabel(label(info["I_XT"]))
         ax.set_ylabel(label(info["I_TY"]))
@@ -76,13 +137,19 @@ class Movie(Plot):
             lines.append(ax.plot([], [], color="0.6", lw=0.8, zorder=1)[0])
             dots.append(ax.scatter(np.empty(0), np.empty(0), c=np.empty(0), cmap=cmap, norm=norm, s=14,
                                    edgecolors="none", zorder=2))
-            names.append(ax.annotate(f"{layer}", (0, 0), xytext=(4, 4), textcoords="offset points", fontsize=9,
-                                     visible=False))
+            # one label per layer; a frame shows the labels of place_labels (colliding ones merged)
+            names.append(ax.annotate(f"{layer}", (0, 0), xytext=LABEL_OFFSET, textcoords="offset points",
+                                     fontsize=LABEL_SIZE, visible=False))
         clock = ax.text(0.02, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize=11,
                         bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7", "alpha": 0.85})
+        show_accuracy = accuracy_strip(ax, epochs, accuracy) if accuracy is not None else None
+        fig.get_layout_engine().execute(fig)  # the axes' final size, for the label placement
+        size = axes_size(ax)
+        position = {int(layer): j for j, layer in enumerate(layers)}
 
         def draw_frame(k: int) -> None:
-            for j in range(len(layers)):
+            anchors = []
+            for j, layer in enumerate(layers):
                 x, y = ixt[: k + 1, j], ity[: k + 1, j]
                 ok = np.isfinite(x) & np.isfinite(y)
                 lines[j].set_data(x[ok], y[ok])
@@ -90,9 +157,16 @@ class Movie(Plot):
                 dots[j].set_array(np.maximum(epochs[: k + 1][ok], norm.vmin))
                 if ok.any():
                     last = np.flatnonzero(ok)[-1]
-                    names[j].xy = (x[last], y[last])
-                names[j].set_visible(bool(ok.any()))
+                    anchors.append((int(layer), float(x[last]), float(y[last])))
+                names[j].set_visible(False)
+            for text, x, y, members in place_labels(anchors, ax.get_xlim(), ax.get_ylim(), size):
+                name = names[position[members[0]]]
+                name.set_text(text)
+                name.xy = (x, y)
+                name.set_visible(True)
             clock.set_text(f"epoch {int(epochs[k])}")
+            if show_accuracy is not None:
+                show_accuracy(k)
 
         return fig, draw_frame, len(epochs)
 
