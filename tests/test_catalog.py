@@ -21,8 +21,8 @@ from tests.conftest import CONFIGS
 
 TINY = ["epochs=3", "n_runs=1", "architecture=[4,3]", "save_activations=false"]
 
-# sorted by relative path: junk.nc, relu/relu.nc, tanh/tanh.nc, tanh/tanh_lr.nc
-JUNK, RELU, TANH, TANH_LR = 0, 1, 2, 3
+# the listing is sorted by relative path; entries are found by id or by their relative path
+JUNK, RELU, TANH, TANH_LR = "junk.nc", "relu/relu.nc", "tanh/tanh.nc", "tanh/tanh_lr.nc"
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def ls(*argv: str) -> int:
 # ------------------------------------------------------------------ listing
 def test_listing(catalog, folder):
     assert len(catalog) == 4
-    assert catalog.ids == [0, 1, 2, 3]
+    assert len(set(catalog.ids)) == 4 and all(len(i) == 12 and int(i, 16) >= 0 for i in catalog.ids)
     assert catalog.names == ["junk", "relu_a", "tanh_a", "tanh_lr"]
     assert [e.relpath.as_posix() for e in catalog] == ["junk.nc", "relu/relu.nc", "tanh/tanh.nc", "tanh/tanh_lr.nc"]
     assert [e.status for e in catalog] == ["unreadable", "completed", "completed", "completed"]
@@ -104,8 +104,9 @@ def test_incomplete_file_is_unreadable(folder, tmp_path):
 def test_table(catalog):
     table = catalog.table()
     assert list(table.columns) == [*BASE_COLUMNS, *DEFAULT_KEYS]
-    assert list(table["id"]) == [0, 1, 2, 3]
+    assert list(table["id"]) == catalog.ids
     assert list(table["status"]) == ["unreadable", "completed", "completed", "completed"]
+    table.index = catalog.relpaths
     assert table.loc[RELU, "architecture"] == "[4, 3]" and table.loc[RELU, "activation_fn"] == "relu"
     assert table.loc[TANH_LR, "learning_rate"] == 0.001 and table.loc[TANH_LR, "n_runs"] == 2
     assert table.loc[TANH_LR, "epochs"] == 4 and table.loc[RELU, "estimators"] == "binning(bin_size=0.07)"
@@ -114,33 +115,33 @@ def test_table(catalog):
     with pytest.raises(ConfigError, match="Did you mean 'batch_size'"):
         catalog.table(["batch_sise"])
     text = format_table(table)
-    assert text.splitlines()[0].startswith("id  name") and len(text.splitlines()) == 5
+    assert text.splitlines()[0].split()[:2] == ["id", "name"] and len(text.splitlines()) == 5
 
 
 # ------------------------------------------------------------------ queries
 def test_find_by_name(catalog):
-    assert catalog.find(name="tanh").ids == [TANH, TANH_LR]
-    assert catalog.find(name="^relu").ids == [RELU]
-    assert catalog.find(name="_lr$").ids == [TANH_LR]
-    assert catalog.find(name="junk").ids == [JUNK]  # an unreadable file is named after its file
+    assert catalog.find(name="tanh").relpaths == [TANH, TANH_LR]
+    assert catalog.find(name="^relu").relpaths == [RELU]
+    assert catalog.find(name="_lr$").relpaths == [TANH_LR]
+    assert catalog.find(name="junk").relpaths == [JUNK]  # an unreadable file is named after its file
     assert len(catalog.find(name="nothing")) == 0
     with pytest.raises(ConfigError, match="invalid name pattern"):
         catalog.find(name="(")
 
 
 def test_find_by_config_value(catalog):
-    assert catalog.find(activation_fn="relu").ids == [RELU]
-    assert catalog.find(activation_fn="tanh").ids == [TANH, TANH_LR]
-    assert catalog.find(learning_rate=0.0004).ids == [RELU, TANH]
-    assert catalog.find(learning_rate="0.001").ids == [TANH_LR]
-    assert catalog.find(architecture=[4, 3]).ids == [RELU, TANH, TANH_LR]
-    assert catalog.find(architecture="[4, 3]").ids == [RELU, TANH, TANH_LR]
-    assert catalog.find(architecture="[4,3]").ids == [RELU, TANH, TANH_LR]
-    assert catalog.find(architecture=[4]).ids == []
-    assert catalog.find(estimator="binning(bin_size=0.07)").ids == [RELU, TANH, TANH_LR]
-    assert catalog.find(activation_fn="tanh", n_runs=2).ids == [TANH_LR]
-    assert catalog.find(activation_fn="tanh").find(name="_a$").ids == [TANH]  # chained, same ids
-    assert catalog.find(where={"name": "tanh_a"}).ids == [TANH]  # exact name as a config key
+    assert catalog.find(activation_fn="relu").relpaths == [RELU]
+    assert catalog.find(activation_fn="tanh").relpaths == [TANH, TANH_LR]
+    assert catalog.find(learning_rate=0.0004).relpaths == [RELU, TANH]
+    assert catalog.find(learning_rate="0.001").relpaths == [TANH_LR]
+    assert catalog.find(architecture=[4, 3]).relpaths == [RELU, TANH, TANH_LR]
+    assert catalog.find(architecture="[4, 3]").relpaths == [RELU, TANH, TANH_LR]
+    assert catalog.find(architecture="[4,3]").relpaths == [RELU, TANH, TANH_LR]
+    assert catalog.find(architecture=[4]).relpaths == []
+    assert catalog.find(estimator="binning(bin_size=0.07)").relpaths == [RELU, TANH, TANH_LR]
+    assert catalog.find(activation_fn="tanh", n_runs=2).relpaths == [TANH_LR]
+    assert catalog.find(activation_fn="tanh").find(name="_a$").ids == [catalog[TANH].id]  # chained, same ids
+    assert catalog.find(where={"name": "tanh_a"}).relpaths == [TANH]  # exact name as a config key
 
 
 def test_unknown_key_suggests_the_closest(catalog):
@@ -149,10 +150,11 @@ def test_unknown_key_suggests_the_closest(catalog):
 
 
 def test_by_id_and_results(catalog):
-    assert catalog.by_id(3, 1).ids == [3, 1]
-    assert catalog.by_id([1, 2]).names == ["relu_a", "tanh_a"]
+    lr, relu, tanh = catalog[TANH_LR].id, catalog[RELU].id, catalog[TANH].id
+    assert catalog.by_id(lr, relu).ids == [lr, relu]
+    assert catalog.by_id([relu, tanh]).names == ["relu_a", "tanh_a"]
     with pytest.raises(ConfigError, match="no experiment with id 9"):
-        catalog.by_id(9)
+        catalog.by_id("9" * 12)
     with catalog.results(RELU) as results:
         assert isinstance(results, Results) and results.dataset.attrs["name"] == "relu_a"
     with pytest.raises(ResultsFileError, match="junk.nc"):
@@ -178,7 +180,7 @@ def test_value_text_and_matching():
 def test_load_along_experiment(catalog):
     ds = catalog.load()
     assert list(ds["experiment"].values) == ["relu_a", "tanh_a", "tanh_lr"]
-    assert list(ds["id"].values) == [RELU, TANH, TANH_LR]
+    assert list(ds["id"].values) == [catalog[RELU].id, catalog[TANH].id, catalog[TANH_LR].id]
     assert set(ds.data_vars) == {"I_XT", "I_TY", "accuracy", "loss"}
     assert ds["I_XT"].dims == ("experiment", "estimator", "run", "epoch", "layer")
     assert ds.sizes["run"] == 2 and ds.sizes["epoch"] == 5
@@ -204,9 +206,11 @@ def test_ls_lists_everything(folder, capsys):
     assert lines[0].split()[:3] == ["id", "name", "status"] and "activation_fn" in lines[0]
     for name in ("relu_a", "tanh_a", "tanh_lr", "relu/relu.nc", "tanh/tanh_lr.nc"):
         assert name in out
-    junk = [line for line in lines if line.split()[:1] == ["0"]][0]
+    junk_id = Catalog(folder)[JUNK].id
+    junk = [line for line in lines if line.split()[:1] == [junk_id]][0]
     assert "junk" in junk and "unreadable" in junk
-    assert any(line.startswith("unreadable 0 (junk.nc):") and "not a readable NetCDF file" in line for line in lines)
+    assert any(line.startswith(f"unreadable {junk_id} (junk.nc):") and "not a readable NetCDF file" in line
+               for line in lines)
     assert "something" not in out and ".hidden" not in out and ".tmp" not in out and "copy" not in out
     assert "4 experiment(s)" in out and "1 unreadable" in out
 
@@ -287,22 +291,23 @@ def test_catalog_lists_runs_without_a_finished_file(runs_folder):
     statuses = {entry.relpath.as_posix(): entry.status for entry in catalog}
     assert statuses == {"done.nc": "completed", "failed.nc": "failed", "going.nc": "running",
                         "killed.nc": "interrupted"}
-    failed, going, killed = (catalog[i] for i in (1, 2, 3))
+    failed, going, killed = (catalog[p] for p in ("failed.nc", "going.nc", "killed.nc"))
     assert "injected failure" in failed.note and failed.config["epochs"] == 20
     assert "--resume" in killed.note and str(runs_folder / "killed.nc") in killed.note
     assert str(os.getppid()) in going.note
     assert "1 completed, 1 running, 1 interrupted, 1 failed" in repr(catalog)
     assert "interrupted" in repr(killed)
     with pytest.raises(ResultsFileError, match="no results yet: the run is interrupted"):
-        catalog.results(3)
-    assert catalog.find(epochs=20).ids == [0, 1, 2, 3]  # their configs are known
+        catalog.results("killed.nc")
+    assert catalog.find(epochs=20).relpaths == ["done.nc", "failed.nc", "going.nc", "killed.nc"]  # configs known
 
 
 def test_ls_says_what_to_do_about_unfinished_runs(runs_folder, capsys):
     assert ls(str(runs_folder)) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("failed 1 (failed.nc):") and "injected failure" in line for line in lines)
-    assert any(line.startswith("interrupted 3 (killed.nc):") and "ibsim run CONFIG --resume" in line
+    run_id = Catalog(runs_folder)["done.nc"].id  # one experiment: all four share its id
+    assert any(line.startswith(f"failed {run_id} (failed.nc):") and "injected failure" in line for line in lines)
+    assert any(line.startswith(f"interrupted {run_id} (killed.nc):") and "ibsim run CONFIG --resume" in line
                for line in lines)
-    assert any(line.startswith("running 2 (going.nc):") for line in lines)
+    assert any(line.startswith(f"running {run_id} (going.nc):") for line in lines)
     assert "4 experiment(s)" in lines[-1] and "1 interrupted" in lines[-1] and "1 failed" in lines[-1]

@@ -17,8 +17,12 @@ files and folders (names starting with ``.``, e.g. the temporary
 ``"running"``, ``"interrupted"`` (its process is gone: ``ibsim run --resume``
 continues it) or ``"failed"`` (with the error).
 
-Ids are positions in the listing sorted by relative path: the same folder
-content gives the same ids, and a filtered catalog keeps its entries' ids.
+Entries are listed sorted by relative path. Their ids are the experiments'
+stable ids (a hash of config, seed and data checksum, stored in each file as
+``experiment_id``; see :mod:`ibsim.catalog.entry`), not positions: moving files
+or adding others keeps them, and copies of an experiment share one. Ids are
+looked up in full or by a unique prefix, and an entry also by its path
+relative to the folder.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from ibsim.catalog.combine import combine
 from ibsim.catalog.entry import (
     COMPLETED, FAILED, INTERRUPTED, RUNNING, UNREADABLE, Entry, read_entry, read_run_entry,
 )
-from ibsim.catalog.query import check_keys, value_matches, values_equal
+from ibsim.catalog.query import check_keys, spec_matches, value_matches, values_equal
 from ibsim.catalog.table import DEFAULT_KEYS, catalog_table
 from ibsim.errors import ConfigError, ResultsFileError
 
@@ -94,6 +98,20 @@ def config_keys(entries: Iterable[Entry]) -> list[str]:
     return list(keys)
 
 
+def _entry_matches(entry: Entry, key: str, wanted: Any) -> bool:
+    """Whether an entry's config value at ``key`` matches ``wanted`` (see
+    :func:`~ibsim.catalog.query.value_matches`); for ``estimator`` a single
+    spec also matches the estimates the file holds (``ibsim estimate`` adds
+    estimates the stored config does not list)."""
+    if key not in entry.config:
+        return False
+    if value_matches(entry.config[key], wanted, key):
+        return True
+    if key == "estimator" and entry.estimators and not isinstance(wanted, (list, tuple)):
+        return any(spec_matches(label, wanted, key) for label in entry.estimators)
+    return False
+
+
 def status_counts(entries: Iterable[Entry]) -> dict[str, int]:
     """How many entries have each status, in the order completed, running,
     interrupted, failed, unreadable (statuses with none left out)."""
@@ -134,8 +152,8 @@ class Catalog:
         listing += [(rel.with_name(rel.name[: -len(".parts")]), True) for rel in scan_runs(root)]
         listing.sort(key=lambda item: (item[0].as_posix(), item[1]))
         entries = [
-            read_run_entry(i, root / rel.with_name(rel.name + ".parts"), rel) if is_run else read_entry(i, root / rel, rel)
-            for i, (rel, is_run) in enumerate(listing)
+            read_run_entry(root / rel.with_name(rel.name + ".parts"), rel) if is_run else read_entry(root / rel, rel)
+            for rel, is_run in listing
         ]
         self._setup(root, entries, config_keys(entries), ())
 
@@ -157,21 +175,67 @@ class Catalog:
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries)
 
-    def __getitem__(self, entry_id: int) -> Entry:
-        """The entry with this id."""
-        for entry in self.entries:
-            if entry.id == entry_id:
-                return entry
-        raise ConfigError(self._no_id(entry_id))
+    def __getitem__(self, key: str | os.PathLike[str]) -> Entry:
+        """The entry with this id (or unique id prefix), or at this path
+        relative to the folder (``"tanh/tanh.nc"``).
+
+        Raises:
+            ConfigError: No entry matches, the prefix is ambiguous, or several
+                files share the id (copies of one experiment: choose one by
+                its path).
+        """
+        found = self._lookup(key)
+        if len(found) > 1:
+            paths = ", ".join(e.relpath.as_posix() for e in found)
+            raise ConfigError(
+                f"id {key} is shared by {len(found)} files in {self.root} ({paths}): copies of the same experiment "
+                f"(same config, seed and data); choose one by its path, e.g. catalog[{found[0].relpath.as_posix()!r}]"
+            )
+        return found[0]
+
+    def _lookup(self, key: Any) -> list[Entry]:
+        """The entries an id, a unique id prefix or a relative path stands for (at least one)."""
+        if isinstance(key, os.PathLike) or (isinstance(key, str) and key.endswith(".nc")):
+            wanted = Path(key)
+            found = [e for e in self.entries if e.relpath == wanted or e.path == wanted]
+            if not found:
+                raise ConfigError(f"no experiment at {key} in the catalog of {self.root}")
+            return found
+        if not isinstance(key, str):
+            example = f" such as {self.entries[0].id!r}" if self.entries else ""
+            raise ConfigError(
+                f"experiment ids are text{example} (the id column of `ibsim ls`; they are hashes of config, seed "
+                f"and data, no longer positions in the listing), got {key!r}"
+            )
+        text = key.strip().lower()
+        if not text:
+            raise ConfigError("an experiment id cannot be empty")
+        exact = [e for e in self.entries if e.id == text]
+        if exact:
+            return exact
+        found = [e for e in self.entries if e.id.startswith(text)]
+        ids = list(dict.fromkeys(e.id for e in found))
+        if len(ids) > 1:
+            raise ConfigError(f"experiment id prefix {key!r} is ambiguous in {self.root}: it starts "
+                              f"{', '.join(ids)}; give more characters")
+        if not found:
+            raise ConfigError(self._no_id(key))
+        return found
 
     def _no_id(self, entry_id: Any) -> str:
-        ids = ", ".join(str(e.id) for e in self.entries) or "none"
-        return f"no experiment with id {entry_id} in the catalog of {self.root} (ids: {ids})"
+        ids = list(dict.fromkeys(e.id for e in self.entries))
+        shown = ", ".join(ids[:10]) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "") if ids else "none"
+        return f"no experiment with id {entry_id} in the catalog of {self.root} (ids: {shown})"
 
     @property
-    def ids(self) -> list[int]:
+    def ids(self) -> list[str]:
         """The entries' ids, in order."""
         return [entry.id for entry in self.entries]
+
+    @property
+    def relpaths(self) -> list[str]:
+        """The entries' files relative to the folder (``"tanh/tanh.nc"``), in order."""
+        return [entry.relpath.as_posix() for entry in self.entries]
 
     @property
     def names(self) -> list[str]:
@@ -205,8 +269,11 @@ class Catalog:
                 options of ``ibsim ls``).
             **conditions: ``key=value``: keep entries whose config value at
                 ``key`` matches ``value``: an equal value, or text of it
-                (``architecture="[10, 7, 5]"``, ``learning_rate="0.0004"``);
-                see :mod:`ibsim.catalog.query`.
+                (``architecture="[10, 7, 5]"``, ``learning_rate="0.0004"``); a
+                list contains it (``estimator="binning(bin_size=0.07)"``
+                matches files with that estimator among others; besides the
+                config's estimators, those ``ibsim estimate`` added to the file
+                count); specs compare as specs; see :mod:`ibsim.catalog.query`.
 
         Returns:
             A catalog of the matching entries (same ids). Conditions on config
@@ -229,22 +296,24 @@ class Catalog:
         for entry in self.entries:
             if pattern is not None and not pattern.search(entry.name):
                 continue
-            if wanted and not (
-                all(key in entry.config and value_matches(entry.config[key], value) for key, value in wanted.items())
-            ):
+            if wanted and not all(_entry_matches(entry, key, value) for key, value in wanted.items()):
                 continue
             kept.append(entry)
         described = ([f"name ~ {name!r}"] if name is not None else []) + [f"{k} = {v!r}" for k, v in wanted.items()]
         return self._subset(kept, " and ".join(described) or "all")
 
-    def by_id(self, *ids: int) -> "Catalog":
+    def by_id(self, *ids: str) -> "Catalog":
         """The entries with these ids, in the order given.
 
         Args:
-            *ids: Entry ids (an iterable of ids works too).
+            *ids: Entry ids, each in full or as a prefix that only one id
+                starts with (``"b5e5f5"``), or a file's path relative to the
+                folder; an iterable of them works too. All copies of an
+                experiment (files sharing its id) are taken.
 
         Raises:
-            ConfigError: An id is not in this catalog.
+            ConfigError: An id is not in this catalog, a prefix is ambiguous,
+                or an id is not text (ids are no longer integers).
         """
         flat: list[Any] = []
         for item in ids:
@@ -252,17 +321,12 @@ class Catalog:
                 flat.extend(item)
             else:
                 flat.append(item)
-        by_id = {entry.id: entry for entry in self.entries}
-        chosen: list[Entry] = []
-        for item in dict.fromkeys(flat):
-            try:
-                key = int(item)
-            except (TypeError, ValueError):
-                raise ConfigError(f"experiment ids are integers, got {item!r}") from None
-            if key not in by_id:
-                raise ConfigError(self._no_id(key))
-            chosen.append(by_id[key])
-        return self._subset(chosen, f"id in {[e.id for e in chosen]}")
+        chosen: dict[int, Entry] = {}
+        for item in flat:
+            for entry in self._lookup(item):
+                chosen.setdefault(id(entry), entry)
+        entries = list(chosen.values())
+        return self._subset(entries, f"id in {list(dict.fromkeys(e.id for e in entries))}")
 
     def differing_keys(self) -> list[str]:
         """The config keys whose values differ across the readable entries.
@@ -305,14 +369,15 @@ class Catalog:
                 check_keys(keys, self._keys, str(self.root))
         return catalog_table(self.entries, keys)
 
-    def results(self, entry_id: int):
+    def results(self, entry_id: str | os.PathLike[str]):
         """The :class:`~ibsim.results.Results` of one entry, opened lazily.
 
         Args:
-            entry_id: The entry's id.
+            entry_id: The entry's id (or a unique prefix), or its path
+                relative to the folder.
 
         Raises:
-            ConfigError: No entry has this id.
+            ConfigError: No entry or several have this id (see :meth:`__getitem__`).
             ResultsFileError: The file is unreadable, or the run has no
                 finished file yet (running, interrupted or failed).
         """

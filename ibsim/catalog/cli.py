@@ -2,8 +2,12 @@
 
 ``ibsim ls FOLDER [--where key=value ...] [--name REGEX] [--differing] [--keys k1,k2]``
 prints one aligned line per results file (id, name, status, runs, epochs,
-estimators, final accuracies, path and some config keys). ``--where`` values
-are TOML, as for ``--set``; ``--name`` is a regular expression searched in the
+estimators, final accuracies, path and some config keys); the id is the
+experiment's stable id (a hash of config, seed and data, stored in the file).
+``--where`` values are TOML, as for ``--set``; for a list-valued key (such as
+``estimator`` or ``architecture``) a single value means "contains", and specs
+(``estimator``, ``dataset``) compare as specs, however they are written;
+``--name`` is a regular expression searched in the
 experiment name; ``--differing`` shows only the config keys whose values differ
 across the listed experiments. Unreadable files are listed with status
 ``unreadable``, and runs without a finished file yet (their part folders) with
@@ -41,7 +45,8 @@ def add_ls_command(commands: Any) -> argparse.ArgumentParser:
     ls.add_argument(
         "--where", action="append", default=[], metavar="KEY=VALUE",
         help="keep experiments whose config key has this TOML value, e.g. --where activation_fn=relu "
-             "--where 'architecture=[10,7,5]' (repeat to combine)",
+             "--where 'architecture=[10,7,5]' (repeat to combine); for a list-valued key a single value means "
+             "'contains': --where 'estimator=binning(bin_size=0.07)' keeps files with that estimator among others",
     )
     ls.add_argument("--name", metavar="REGEX", help="keep experiments whose name matches this regular expression")
     ls.add_argument("--differing", action="store_true",

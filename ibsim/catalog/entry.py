@@ -14,9 +14,18 @@ it finds.
 The stored config is parsed with :mod:`tomllib` into a plain dict and not
 validated through :class:`~ibsim.config.Config`, so files written by another
 version of ibsim (with keys this version does not know) still list.
+
+An entry's id is the experiment's stable id
+(:func:`ibsim.results.provenance.experiment_id`, a hash of the config, the
+seed and the data checksum): the file's ``experiment_id`` attribute, or for
+files written before ibsim stored it, computed from the stored config. Runs
+without a finished file get the id their file will have; an unreadable file
+gets a hash of its size and first bytes (:func:`file_id`). None of these
+depend on where the file lies, so moving files or adding others keeps them.
 """
 from __future__ import annotations
 
+import hashlib
 import socket
 import tomllib
 import warnings
@@ -28,6 +37,7 @@ import numpy as np
 
 from ibsim.catalog.query import format_config
 from ibsim.errors import ResultsFileError
+from ibsim.results.provenance import ID_LENGTH, experiment_id
 from ibsim.results.reader import open_dataset
 
 COMPLETED = "completed"
@@ -41,8 +51,9 @@ class Entry:
     """A results file of a catalog.
 
     Attributes:
-        id: Position of the file in the catalog's listing, sorted by relative
-            path (stable for a given folder content).
+        id: The experiment's stable id, 12 hex characters (see the module
+            docstring): the same config, seed and data give the same id
+            wherever the file lies, so copies of a file share it.
         path: The file.
         relpath: The file relative to the catalog's folder.
         name: The experiment's name (``attrs["name"]``; the file's stem when
@@ -65,7 +76,7 @@ class Entry:
             is running it (e.g. the command that resumes it).
     """
 
-    id: int
+    id: str
     path: Path
     relpath: Path
     name: str
@@ -144,7 +155,28 @@ def final_accuracy(values: np.ndarray) -> float:
     return float(np.mean(last)) if last else float("nan")
 
 
-def read_run_entry(entry_id: int, parts: Path, relpath: Path) -> Entry:
+def file_id(path: Path, fallback: str = "") -> str:
+    """The id of a file whose config cannot be read: a hash of its size and
+    first MiB (of ``fallback`` when the file cannot be read either)."""
+    digest = hashlib.sha256(b"ibsim unreadable file\n")
+    try:
+        with open(path, "rb") as handle:
+            digest.update(str(path.stat().st_size).encode() + b"\n")
+            digest.update(handle.read(1 << 20))
+    except OSError:
+        digest.update(fallback.encode("utf-8"))
+    return digest.hexdigest()[:ID_LENGTH]
+
+
+def stored_id(attrs: dict[str, Any], config: dict[str, Any]) -> str:
+    """A file's id: its ``experiment_id`` attribute, or computed from its config."""
+    value = attrs.get("experiment_id")
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return experiment_id(config)
+
+
+def read_run_entry(parts: Path, relpath: Path) -> Entry:
     """An entry for a run that has a part folder and no finished file yet.
 
     Its status comes from the folder's ``run.json``: ``"failed"`` (with the
@@ -154,7 +186,6 @@ def read_run_entry(entry_id: int, parts: Path, relpath: Path) -> Entry:
     resumes it).
 
     Args:
-        entry_id: The entry's id.
         parts: The part folder (``<name>.nc.parts``).
         relpath: The results file it will write, relative to the catalog's folder.
     """
@@ -172,6 +203,7 @@ def read_run_entry(entry_id: int, parts: Path, relpath: Path) -> Entry:
         config = tomllib.loads(record.get("config") or "")
     except tomllib.TOMLDecodeError:
         config = {}
+    entry_id = experiment_id(config) if config else file_id(parts / "run.json", relpath.as_posix())
     output = parts.with_name(parts.name[: -len(".parts")])
     resume = f"resume with: ibsim run CONFIG --resume --output {output}"
     hints = {RUNNING: f"running as process {pid} on {host}", INTERRUPTED: f"interrupted; {resume}",
@@ -182,11 +214,10 @@ def read_run_entry(entry_id: int, parts: Path, relpath: Path) -> Entry:
                  error=error or (f"failed: {resume}" if status == FAILED else None), hint=hints[status])
 
 
-def read_entry(entry_id: int, path: Path, relpath: Path) -> Entry:
+def read_entry(path: Path, relpath: Path) -> Entry:
     """Read a results file into an :class:`Entry`; never raises for a bad file.
 
     Args:
-        entry_id: The entry's id.
         path: The file.
         relpath: The file relative to the catalog's folder.
 
@@ -196,7 +227,8 @@ def read_entry(entry_id: int, path: Path, relpath: Path) -> Entry:
     """
 
     def unreadable(error: str) -> Entry:
-        return Entry(id=entry_id, path=path, relpath=relpath, name=path.stem, status=UNREADABLE, error=error)
+        return Entry(id=file_id(path, relpath.as_posix()), path=path, relpath=relpath, name=path.stem,
+                     status=UNREADABLE, error=error)
 
     try:
         ds = open_dataset(path)
@@ -223,7 +255,7 @@ def read_entry(entry_id: int, path: Path, relpath: Path) -> Entry:
                 train = test = float("nan")
         estimators = tuple(str(e) for e in ds["estimator"].values) if "estimator" in ds.coords else ()
         return Entry(
-            id=entry_id,
+            id=stored_id(attrs, config),
             path=path,
             relpath=relpath,
             name=str(name),

@@ -15,14 +15,26 @@ rules, in order (the first that holds is a match):
    ``"true"``) or its TOML form (``'["binning(bin_size=0.07)"]'``);
 3. the wanted value is text that parses as TOML into an equal value
    (``"[10,7,5]"``, ``"4e-4"``);
-4. the stored value is a one-element list whose element matches
-   (``estimator="binning(bin_size=0.07)"``).
+4. the stored value is a list and the wanted value is not: the list
+   *contains* an element that matches (``architecture=10`` matches
+   ``[10, 7, 5]``; ``estimator="binning(bin_size=0.07)"`` matches a file
+   with ``["binning(bin_size=0.07)", "kde_upper(...)"]``).
+
+Values of the keys in :data:`SPEC_KEYS` (``dataset``, ``estimator``) are
+component specs, ``name(key=value, ...)``, and are also compared as specs
+(:func:`spec_matches`): parsed with :func:`ibsim.config.spec.parse_spec`, with
+aliases resolved to the registered name, they match when the names are equal
+and every parameter the wanted spec gives has an equal value in the stored one
+(numbers by value, in any order and spacing). So ``binning(bin_size = 7e-2)``
+matches the stored ``binning(bin_size=0.07)``, and ``binning`` matches every
+binning estimator, whatever its bin size.
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Iterable, Mapping
 
+from ibsim.config.spec import format_spec, parse_spec
 from ibsim.config.toml_text import format_value, parse_value
 from ibsim.errors import ConfigError
 from ibsim.registry import did_you_mean
@@ -110,17 +122,92 @@ def values_equal(actual: Any, wanted: Any) -> bool:
         return False
 
 
-def value_matches(actual: Any, wanted: Any) -> bool:
+#: Config keys whose values are component specs, compared by :func:`spec_matches`.
+SPEC_KEYS: tuple[str, ...] = ("dataset", "estimator")
+
+
+def _registry(key: str | None) -> Any:
+    """The registry of the components a spec-valued config key names (None for other keys)."""
+    if key == "dataset":
+        from ibsim.datasets import DATASETS
+
+        return DATASETS
+    if key == "estimator":
+        from ibsim.estimators import ESTIMATORS
+
+        return ESTIMATORS
+    return None
+
+
+def parse_component(text: Any, key: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """A spec as (registered name, parameters), or None when ``text`` is not a spec.
+
+    Args:
+        text: ``"binning(bin_size=0.07)"``, ``"binning"``, ...
+        key: The config key (``dataset`` or ``estimator``), whose registry turns
+            an alias into the registered name; an unknown name is kept as written.
+    """
+    if not isinstance(text, str):
+        return None
+    try:
+        name, params = parse_spec(text)
+    except ConfigError:
+        return None
+    registry = _registry(key)
+    if registry is not None and name in registry:
+        name = registry.canonical(name)
+    return name, params
+
+
+def canonical_spec(text: str, key: str | None = None) -> str:
+    """The canonical text of a spec (:func:`ibsim.config.spec.format_spec` of
+    its parsed form, the name resolved); ``text`` itself when it is not a spec."""
+    parsed = parse_component(text, key)
+    return format_spec(*parsed) if parsed is not None else text
+
+
+def spec_matches(actual: Any, wanted: Any, key: str | None = None) -> bool:
+    """Whether a stored spec (or list of specs) matches a wanted one, as specs.
+
+    Args:
+        actual: The stored value: a spec, or a list of specs.
+        wanted: The spec asked for, or a list of them (the lists then match
+            when every element of each matches an element of the other and
+            they are as long).
+        key: The config key, for resolving aliases.
+
+    Returns:
+        True when the names are equal and every parameter of ``wanted`` has an
+        equal value in ``actual`` (parameters ``wanted`` leaves out may have
+        any value).
+    """
+    if isinstance(actual, (list, tuple)) and isinstance(wanted, (list, tuple)):
+        return (
+            len(actual) == len(wanted)
+            and all(any(spec_matches(a, w, key) for a in actual) for w in wanted)
+            and all(any(spec_matches(a, w, key) for w in wanted) for a in actual)
+        )
+    stored, asked = parse_component(actual, key), parse_component(wanted, key)
+    if stored is None or asked is None or stored[0] != asked[0]:
+        return False
+    return all(name in stored[1] and values_equal(stored[1][name], value) for name, value in asked[1].items())
+
+
+def value_matches(actual: Any, wanted: Any, key: str | None = None) -> bool:
     """Whether a stored config value matches a wanted value (all four rules).
 
     Args:
         actual: The stored value.
         wanted: The value asked for: a value, or text of it.
+        key: The config key; values of :data:`SPEC_KEYS` are also compared as
+            specs (:func:`spec_matches`).
 
     Returns:
         True for a match.
     """
     if values_equal(actual, wanted):
+        return True
+    if key in SPEC_KEYS and spec_matches(actual, wanted, key):
         return True
     if isinstance(wanted, str):
         if wanted == value_text(actual):
@@ -133,8 +220,8 @@ def value_matches(actual: Any, wanted: Any) -> bool:
         parsed = parse_value(wanted)
         if not isinstance(parsed, str) and values_equal(actual, parsed):
             return True
-    if isinstance(actual, (list, tuple)) and len(actual) == 1 and not isinstance(wanted, (list, tuple)):
-        return value_matches(actual[0], wanted)
+    if isinstance(actual, (list, tuple)) and not isinstance(wanted, (list, tuple)):
+        return any(value_matches(element, wanted, key) for element in actual)
     return False
 
 

@@ -62,7 +62,7 @@ def catalog_table(entries: Iterable[Entry], keys: Sequence[str] = DEFAULT_KEYS) 
 
     Returns:
         A DataFrame with the columns of :data:`BASE_COLUMNS` and then ``keys``.
-        ``n_runs`` and ``epochs`` are nullable integers (missing for
+        ``id`` is the experiment's stable id (text), ``n_runs`` and ``epochs`` are nullable integers (missing for
         unreadable files), the accuracies floats (NaN when unknown), and a key
         absent from an entry's config is None.
     """
@@ -86,12 +86,11 @@ def catalog_table(entries: Iterable[Entry], keys: Sequence[str] = DEFAULT_KEYS) 
             row[key] = cell(entry.config.get(key))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *extra])
-    frame["id"] = frame["id"].astype("int64")
     for column in ("n_runs", "epochs"):
         frame[column] = pd.array(frame[column].tolist(), dtype="Int64")
     for column in ACCURACY_COLUMNS:
         frame[column] = frame[column].astype("float64")
-    for column in ("name", "status", "estimators", "path"):
+    for column in ("id", "name", "status", "estimators", "path"):
         frame[column] = frame[column].astype(object)
     return frame
 

@@ -9,6 +9,8 @@ into place, with ``status = "completed"``.
 from __future__ import annotations
 
 import os
+import platform
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -20,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ibsim.paths import NEARLY_FULL_BYTES, disk_full, free_bytes
+from ibsim.results.provenance import finish_attrs, identity_attrs
 from ibsim.results.schema import (
     COORD_ATTRS,
     FORMAT_NAME,
@@ -29,16 +32,41 @@ from ibsim.results.schema import (
 )
 
 PACKAGES = ("ibsim", "numpy", "scipy", "numba", "tensorflow-cpu", "tensorflow", "xarray", "netCDF4", "mpi4py")
+#: Distributions that install the ``tensorflow`` module, in the order they are looked for.
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel",
+                            "tensorflow-macos", "tf-nightly", "tf-nightly-cpu")
+
+
+def _tensorflow_version() -> str | None:
+    """The version of the installed TensorFlow, whichever distribution brought it."""
+    for name in TENSORFLOW_DISTRIBUTIONS:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    module = sys.modules.get("tensorflow")  # never imported here: that takes seconds
+    version = getattr(module, "__version__", None)
+    return str(version) if version else None
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of ibsim and the libraries that shaped the numbers."""
-    versions = {}
+    """Versions of Python, ibsim and the libraries that shaped the numbers.
+
+    ``tensorflow`` is there whichever distribution installed it
+    (``tensorflow-cpu`` is listed under its own name too), and ``python``.
+    """
+    versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    if "tensorflow" not in versions:
+        tensorflow = _tensorflow_version()
+        if tensorflow:
+            versions["tensorflow"] = tensorflow
+    if "numpy" not in versions:
+        versions["numpy"] = np.__version__
     return versions
 
 
@@ -48,7 +76,13 @@ def temporary_path(path: Path) -> Path:
 
 
 def base_attrs(config_toml: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Global attributes every results file carries."""
+    """Global attributes every results file carries.
+
+    Besides the format, the config and the versions: ``experiment_id`` and
+    ``data_checksum`` (:func:`ibsim.results.provenance.identity_attrs`) and
+    ``python_version``; ``extra`` adds more (the run's provenance, see
+    :class:`ibsim.results.provenance.RunRecord`).
+    """
     versions = package_versions()
     attrs = {
         "format": FORMAT_NAME,
@@ -58,8 +92,10 @@ def base_attrs(config_toml: str, extra: dict[str, Any] | None = None) -> dict[st
         "config": config_toml,
         "versions": "\n".join(f"{k} = {v}" for k, v in versions.items()),
         "ibsim_version": versions.get("ibsim", "unknown"),
+        "python_version": versions["python"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "status": "writing",
+        **identity_attrs(config_toml),
     }
     attrs.update(extra or {})
     return attrs
@@ -99,6 +135,10 @@ class Cube:
 def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -> None:
     """Write ``ds`` (and optional activation cubes) to ``path`` atomically.
 
+    A new results file (``status`` not yet ``completed``) with a ``started_at``
+    attribute gets ``finished_at`` and ``duration_s`` when it is complete; a
+    copy of a finished file (``Results.save``) keeps its own.
+
     Args:
         ds: The small variables and the global attributes.
         path: The final file.
@@ -107,6 +147,7 @@ def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
+    stamp = ds.attrs.get("status") != "completed" and "started_at" in ds.attrs
     try:
         ds = annotate(ds.copy())
         ds.attrs["status"] = "writing"
@@ -122,6 +163,8 @@ def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -
                 )
                 variable.setncatts(cube.attrs)
                 cube.fill(variable)
+            if stamp:
+                nc.setncatts(finish_attrs(str(ds.attrs["started_at"])))
             nc.setncattr("status", "completed")
         os.replace(tmp, path)
     except BaseException as error:

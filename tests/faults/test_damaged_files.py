@@ -157,7 +157,7 @@ def refusal(command: str, path: Path, scratch: Path, capsys) -> str:
     if command == "ls":
         status, out, err = cli(["ls", str(path.parent)], capsys)
         assert status == 0 and err == ""
-        lines = [line for line in out.splitlines() if line.startswith("unreadable 0 ")]
+        lines = [line for line in out.splitlines() if line.startswith("unreadable ")]
         assert len(lines) == 1 and "1 unreadable" in out, out
         return lines[0]
     if command == "Results.open":
