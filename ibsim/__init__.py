@@ -7,6 +7,10 @@ I(X;T) and I(T;Y) with compiled estimators::
     results = Experiment.from_toml("configs/smoke.toml").run()
     results.plot_infoplane("infoplane.png")
 
+Results files open with plain xarray too; ``import ibsim`` adds the ``ds.ibsim``
+accessor (``ds.ibsim.infoplane()``, ``ds.ibsim.compression()``,
+``ds.ibsim.mean_over_runs("I_XT")``, ``ds.ibsim.config``).
+
 TensorFlow is imported only when training starts.
 """
 from ibsim.catalog import Catalog
@@ -24,6 +28,7 @@ from ibsim.experiment import Experiment
 from ibsim.networks.network import Network
 from ibsim.recording.recorder import Recorder
 from ibsim.results import Results
+from ibsim import accessor as _accessor  # noqa: F401  (registers ds.ibsim on xarray Datasets)
 
 
 def open_results(path) -> Results:

@@ -11,15 +11,48 @@ from ibsim.paths import name_problem
 from ibsim.params import AnyOf, Boolean, Constant, Interval, ListOf, Options, Param, Predicate, String
 
 
+def plot_file_label(entry: str) -> str:
+    """The part of a plot's file name that an entry of ``plots`` stands for: the
+    plot's canonical name, then the options the entry spells out, in a form safe
+    in file names (``"plotter.informationplane"`` → ``"infoplane"``,
+    ``"infoplane(per_run=true)"`` → ``"infoplane__per_run=true"``).
+
+    Raises:
+        ConfigError: The entry is not a plot name or spec.
+    """
+    from ibsim.config.spec import parse_spec
+    from ibsim.config.sweep import point_name
+    from ibsim.plots import make_plot
+
+    _, options = parse_spec(entry)
+    return point_name(make_plot(entry).name, options)
+
+
 def _plot_names(value: Any) -> list[str]:
+    """``plots``: plot names or specs (``"infoplane(per_run=true)"``), each
+    parsed and built now, so that an unknown plot or option is refused with the
+    config; two entries may not draw to the same file."""
+    from ibsim.config.spec import parse_spec
     from ibsim.plots import PLOTS
+    from ibsim.registry import did_you_mean
 
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise ValueError
-    for name in value:
-        if not isinstance(name, str) or name not in PLOTS:
-            valid = ", ".join(PLOTS.names())
-            raise ValueError(f" Unknown plot {name!r}; valid: {valid}.")
+    labels: dict[str, str] = {}
+    for entry in value:
+        if not isinstance(entry, str):
+            raise ValueError(f" Entry {entry!r} is not a string.")
+        try:
+            name, _ = parse_spec(entry)
+            if name not in PLOTS:
+                raise ValueError(f" Unknown plot {name!r}; valid: {', '.join(PLOTS.names())}."
+                                 + did_you_mean(name, PLOTS.names()))
+            label = plot_file_label(entry)
+        except ConfigError as error:  # names the option and its valid values
+            raise ValueError(f" Plot {entry!r}: {error}") from None
+        if label in labels:
+            raise ValueError(f" {labels[label]!r} and {entry!r} draw the same plot; list it once.")
+        labels[label] = entry
     return list(value)
 
 
@@ -89,7 +122,10 @@ class Experiment:
         ),
         "discretization_range": Param(
             AnyOf(Constant(None), Interval(float, 0, None, "neither")), None,
-            "the seed's estimator parameter: bin size for binning, noise variance for KDE",
+            "the seed's estimator parameter, for the estimators that do not set their own: the bin size of "
+            "binning, the noise variance of kde_upper, kde_lower and knn (the other estimators take none); refused "
+            "when it would reach both kinds: then give each its own, e.g. [\"binning(bin_size=0.07)\", "
+            "\"kde_upper(variance=0.001)\"]",
         ),
         "early_stopping": Param(
             AnyOf(Constant(False), Interval(float, 0, 1, "right")), False,
@@ -113,8 +149,10 @@ class Experiment:
             "trajectory always run afterwards); false: all estimation in separate units after training",
         ),
         "plots": Param(
-            Predicate(_plot_names, "a list of plot names"), ["infoplane"],
-            "plots written next to the results file by `ibsim run`",
+            Predicate(_plot_names, "a list of plot names or specs"), ["infoplane"],
+            "plots written next to the results file by `ibsim run`: names or specs with the plot's "
+            "parameters (below), e.g. [\"infoplane(per_run=true)\", \"snr\"]; an unknown plot or "
+            "parameter is refused with the config",
         ),
     }
 

@@ -52,6 +52,38 @@ def _normalise(values: dict[str, Any], where: str) -> None:
     except ConfigError as error:
         raise ConfigError(f"{error} ({context('dataset')})") from None
     specs = values["estimator"] if isinstance(values["estimator"], list) else [values["estimator"]]
+    # discretization_range (the seed's key) sets the main parameter of the estimators
+    # that do not set it themselves. Its meaning depends on the estimator's kind: a
+    # bin size for binning, a noise variance for the KDE bounds and k-NN. When it
+    # would reach estimators of more than one kind, no value can be right for all:
+    # refuse, asking for each estimator's own parameter.
+    if values["discretization_range"] is not None:
+        from ibsim.config.spec import format_spec
+        from ibsim.estimators import ESTIMATORS
+
+        meanings = {"bin_size": "bin size", "variance": "noise variance", "noise_variance": "noise variance"}
+        takers: dict[str, list[tuple[str, str, Any]]] = {}  # kind → (name, parameter, its default)
+        for spec in specs:
+            try:
+                name, params = parse_spec(spec)
+                cls = ESTIMATORS.get(name)
+            except ConfigError:
+                continue  # resolve_spec below names the problem
+            main = cls.main_parameter
+            if main and main not in params:
+                takers.setdefault(meanings.get(main, main), []).append((cls.name, main, cls.PARAMS[main].default))
+        if len(takers) > 1:
+            reached = " and ".join(
+                f"the {kind} of {', '.join(name for name, _, _ in taken)}" for kind, taken in takers.items()
+            )
+            example = ", ".join(
+                f'"{format_spec(name, {main: default})}"' for taken in takers.values() for name, main, default in taken
+            )
+            raise ConfigError(
+                f"discretization_range = {values['discretization_range']} would set {reached}; give each "
+                f"estimator its own value instead and leave discretization_range out, e.g. estimator = [{example}] "
+                f"(the defaults) ({context('discretization_range')})"
+            )
     try:
         resolved = [resolve_spec(s, values["discretization_range"]) for s in specs]
     except ConfigError as error:

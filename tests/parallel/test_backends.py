@@ -17,7 +17,7 @@ from ibsim.parallel import balanced_owners, make_backend
 from tests.conftest import CONFIGS, REPO
 
 SMALL = ["epochs=12", "n_runs=5", "group_size=2", "architecture=[6,4]",
-         'estimator=["binning", "kde_upper", "binning_adaptive(scope=\\"layer\\")"]']
+         'estimator=["binning", "kde_upper(variance=0.07)", "binning_adaptive(scope=\\"layer\\")"]']
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
