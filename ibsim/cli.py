@@ -1,4 +1,4 @@
-"""The command line: ``ibsim run | estimate | plot | ls | tensorboard`` (also ``python -m ibsim``).
+"""The command line: ``ibsim run | estimate | plot | ls | tensorboard | import-config`` (also ``python -m ibsim``).
 
 Errors a user can cause print one line and exit with status 2 (``ibsim run``
 exits with 3 when every run of an experiment diverged); the traceback
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="set an estimator parameter, e.g. --set variance=0.01",
     )
     estimate.add_argument("--output", "-o", help="write the extended file here (default: replace RESULTS)")
+    estimate.add_argument("--split", choices=["training", "test", "full_dataset"],
+                          help="estimate on this split's samples of a file that recorded more (default: the "
+                               "splits the file estimates)")
     _add_parallel(estimate)
     _add_common(estimate)
 
@@ -99,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--estimator", help="which estimate to plot (default: the first)")
     plot.add_argument("--output", "-o", help="image file (default: next to the results file)")
     _add_common(plot)
+
+    seed_import = commands.add_parser(
+        "import-config", help="convert a deep_bottleneck (sacred) JSON config into an ibsim TOML file",
+        epilog="Keys without an ibsim counterpart are listed at the top of the TOML file as "
+               "'# not converted: key = value — reason'; a dataset, model or estimator ibsim lacks is an error.",
+    )
+    seed_import.add_argument("config", help="the seed's JSON config (e.g. configs/basic.json, or sacred's config.json)")
+    seed_import.add_argument("--output", "-o", help="TOML file to write (default: beside the JSON, ending in .toml; "
+                             "'-' prints it)")
+    seed_import.add_argument("--force", action="store_true", help="replace an existing output file")
+    _add_common(seed_import)
     return parser
 
 
@@ -119,6 +133,7 @@ def output_paths(source: Path, configs: list, output: str | None) -> list[Path]:
 def command_run(args: argparse.Namespace) -> int:
     from ibsim.config.sweep import load_configs
     from ibsim.pipeline.parts import DIVERGED
+    from ibsim.experiment import plot_file_label
     from ibsim.paths import check_output_file
     from ibsim.pipeline.runner import resolve_output, run_experiments
     from ibsim.plots import make_plot
@@ -133,7 +148,8 @@ def command_run(args: argparse.Namespace) -> int:
         for config, output in zip(configs, outputs):
             for kind in config.plots:
                 plot = make_plot(kind)
-                check_output_file(plot_path(resolve_output(config, output), kind, plot.suffix), "plot")
+                check_output_file(plot_path(resolve_output(config, output), plot_file_label(kind), plot.suffix),
+                                  "plot")
     start = time.perf_counter()
     if not args.quiet:
         for config in configs:
@@ -156,7 +172,7 @@ def command_run(args: argparse.Namespace) -> int:
                 all_diverged.append((config.name, path))
             for kind in [] if args.no_plots else config.plots:
                 plot = make_plot(kind)
-                target = plot_path(path, kind, plot.suffix)
+                target = plot_path(path, plot_file_label(kind), plot.suffix)
                 try:
                     plot.draw(results, target)
                 except NoFiniteRunError as error:  # an empty plane would only puzzle
@@ -209,7 +225,8 @@ def command_estimate(args: argparse.Namespace) -> int:
     params.update(parse_overrides(args.overrides))
     spec = format_spec(name, params)
     start = time.perf_counter()
-    path = estimate_file(args.results, spec, args.output, backend=args.backend, jobs=args.jobs, quiet=args.quiet)
+    path = estimate_file(args.results, spec, args.output, backend=args.backend, jobs=args.jobs, quiet=args.quiet,
+                         split=args.split)
     print(f"ibsim: estimated {spec} into {path} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
@@ -237,6 +254,19 @@ def command_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_import_config(args: argparse.Namespace) -> int:
+    from ibsim.config.seed_import import convert, import_config, read_seed_config
+
+    if args.output == "-":
+        sys.stdout.write(convert(read_seed_config(args.config), args.config).to_toml())
+        return 0
+    path, conversion = import_config(args.config, args.output, force=args.force)
+    skipped = ", ".join(key for key, _, _ in conversion.skipped)
+    print(f"ibsim: wrote {path}" + (f" (not converted, listed at its top: {skipped})" if skipped else ""),
+          file=sys.stderr)
+    return 0
+
+
 def command_ls(args: argparse.Namespace) -> int:
     from ibsim.catalog.cli import command_ls as list_folder
 
@@ -244,7 +274,7 @@ def command_ls(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": command_run, "estimate": command_estimate, "plot": command_plot,
-            "tensorboard": command_tensorboard, "ls": command_ls}
+            "tensorboard": command_tensorboard, "ls": command_ls, "import-config": command_import_config}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

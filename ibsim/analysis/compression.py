@@ -33,14 +33,16 @@ from ibsim.results import Results
 DIVERGED = 2
 
 
-def _information(source: Results | xr.Dataset | str | Path, estimator: str | int | None) -> tuple[xr.DataArray, str]:
-    """I(X;T) (run, epoch, layer) of the completed runs, and the estimator's label."""
+def _information(source: Results | xr.Dataset | str | Path, estimator: str | int | None,
+                 split: str | None = None) -> tuple[xr.DataArray, str]:
+    """I(X;T) (run, epoch, layer) of the completed runs on one estimated split,
+    and the estimator's label."""
     if isinstance(source, (str, Path)):
         with Results.open(source) as results:
             results.dataset.load()
-            return _information(results, estimator)
+            return _information(results, estimator, split)
     results = source if isinstance(source, Results) else Results(source)
-    info = results.information(estimator)
+    info = results.information(estimator, split)
     label = str(info["estimator"].values) if "estimator" in info.coords else str(estimator)
     i_xt = info["I_XT"].transpose("run", "epoch", "layer")
     if "run_status" in results.dataset:
@@ -78,6 +80,7 @@ def compression(
     source: Results | xr.Dataset | str | Path,
     estimator: str | int | None = None,
     *,
+    split: str | None = None,
     first_epoch: int = 0,
     confidence: float = 0.95,
     n_resamples: int = 9999,
@@ -88,6 +91,7 @@ def compression(
     Args:
         source: A results file, :class:`~ibsim.results.Results` or its dataset.
         estimator: Which estimate (label, name or index; default: the first).
+        split: Which estimated split, for files of several (default: the first).
         first_epoch: Leave out recorded epochs before this one (e.g. 1 to skip
             the initial network, which a max-norm constraint has not yet touched).
         confidence: Confidence level of the intervals (0 < confidence < 1).
@@ -109,7 +113,7 @@ def compression(
         raise ConfigError(f"confidence must be in (0, 1), got {confidence!r}")
     if n_resamples < 1:
         raise ConfigError(f"n_resamples must be at least 1, got {n_resamples!r}")
-    i_xt, label = _information(source, estimator)
+    i_xt, label = _information(source, estimator, split)
     i_xt = i_xt.sel(epoch=i_xt["epoch"] >= first_epoch)
     if i_xt.sizes["epoch"] == 0:
         raise ConfigError(f"no recorded epoch at or after first_epoch={first_epoch}")

@@ -34,6 +34,8 @@ from ibsim.networks.network import Network
 from ibsim.networks.tf_setup import tensorflow_module
 from ibsim.seeding import run_rng
 
+#: Keras' clipping of probabilities in categorical cross-entropy.
+PROBABILITY_EPSILON = 1e-7
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
 ADAM_EPSILON = 1e-7
@@ -214,10 +216,11 @@ class Program:
                 new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
             param.assign(new)
 
-    def _step(self, params, slots, moving, steps, active, stats, x, y, idx) -> None:
-        """One optimizer step on the batch ``idx`` (batch, R) of each run; with
-        ``stats`` (sums and sums of squares per kernel) also accumulates the
-        kernels' gradients."""
+    def _step(self, params, slots, moving, steps, active, stats, sums, x, y, idx) -> None:
+        """One optimizer step on the batch ``idx`` (batch, R) of each run; adds
+        the batch's summed loss and correct predictions per run to ``sums``
+        (2, R); with ``stats`` (sums and sums of squares per kernel) also
+        accumulates the kernels' gradients."""
         tf = self._tf
         xb = tf.transpose(tf.gather(x, idx), [0, 2, 1])  # (batch, features, R)
         yb = tf.transpose(tf.gather(y, idx), [0, 2, 1])
@@ -227,6 +230,8 @@ class Program:
             # Summing the runs' mean losses keeps each run's gradient its own.
             loss = tf.reduce_sum(per_run) / tf.cast(tf.shape(xb)[0], tf.float32)
         grads = tape.gradient(loss, params)
+        hits = tf.cast(tf.equal(tf.argmax(logits, axis=1), tf.argmax(yb, axis=1)), tf.float32)
+        sums.assign_add(tf.stack([per_run, tf.reduce_sum(hits, axis=0)]))
         if stats:
             for layer in range(self.n_layers):
                 g = tf.cast(grads[layer], tf.float64)
@@ -234,22 +239,38 @@ class Program:
                 stats[2 * layer + 1].assign_add(tf.square(g))
         self._apply(params, slots, steps, active, grads)
 
+    def _metrics(self, params, moving, x, y):
+        """Loss (Keras' clipped cross-entropy, nats) and accuracy of every run on
+        the samples ``x`` (n, features) with one-hot ``y``: each (R,)."""
+        tf = self._tf
+        logits, _ = self._logits_and_hidden(params, moving, None, self._shared_inputs(x), False)  # (n, C, R)
+        probabilities = tf.nn.softmax(logits, axis=1)
+        picked = tf.reduce_sum(probabilities * y[:, :, None], axis=1)  # (n, R)
+        loss = -tf.math.log(tf.clip_by_value(picked, PROBABILITY_EPSILON, 1.0))
+        hit = tf.cast(tf.equal(tf.argmax(logits, axis=1), tf.argmax(y, axis=1)[:, None]), tf.float32)
+        return tf.reduce_mean(loss, axis=0), tf.reduce_mean(hit, axis=0)
+
     def epoch(self, n_train: int, batch_size: int, with_stats: bool = False):
         """The compiled epoch for ``n_train`` samples in batches of ``batch_size``
-        (``with_stats``: accumulating the kernels' gradients too)."""
+        (``with_stats``: accumulating the kernels' gradients too). It returns,
+        per run, the epoch's loss and accuracy as Keras reports them: means over
+        the epoch's mini-batches on the training samples, and on the held-out
+        samples ``xm``, ``ym`` after the epoch (:meth:`_metrics`)."""
         key = (n_train, batch_size, with_stats)
         if key not in self._epochs:
             tf = self._tf
             n_full, rest = divmod(n_train, batch_size)
             n_runs = self.sig.n_runs
 
-            def epoch(params, slots, moving, steps, active, stats, x, y, perm):
+            def epoch(params, slots, moving, steps, active, stats, sums, x, y, perm, xm, ym):
+                sums.assign(tf.zeros_like(sums))
                 for s in tf.range(n_full):
-                    self._step(params, slots, moving, steps, active, stats, x, y,
+                    self._step(params, slots, moving, steps, active, stats, sums, x, y,
                                tf.slice(perm, [s * batch_size, 0], [batch_size, n_runs]))
                 if rest:
-                    self._step(params, slots, moving, steps, active, stats, x, y, perm[n_full * batch_size :])
-                return steps
+                    self._step(params, slots, moving, steps, active, stats, sums, x, y, perm[n_full * batch_size :])
+                held_loss, held_accuracy = self._metrics(params, moving, xm, ym)
+                return sums / n_train, tf.stack([held_loss, held_accuracy])
 
             self._epochs[key] = tf.function(epoch, jit_compile=True)
         return self._epochs[key]
@@ -292,6 +313,9 @@ class Ensemble:
 
         init_rngs = [run_rng(seed, r, "init") for r in self.runs]
         self._order_rngs = [run_rng(seed, r, "batches") for r in self.runs]
+        self._held_out = None  # (x, y) of the held-out samples; see set_held_out
+        self.last_metrics: np.ndarray | None = None
+        self.sums = tf.Variable(np.zeros((2, self.n_runs), np.float32))  # an epoch's summed loss and hits
         kernels, biases = [], []
         for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
             per_run = [_initial_kernel(g, network.kernel_initializer, fan_in, fan_out) for g in init_rngs]
@@ -313,11 +337,19 @@ class Ensemble:
         """Next epoch's sample order of every run: (n_train, R) int32."""
         return np.stack([g.permutation(n_train) for g in self._order_rngs], axis=1).astype(np.int32)
 
+    def set_held_out(self, x: np.ndarray, y: np.ndarray) -> None:
+        """The held-out samples (inputs ``x``, one-hot ``y``) whose loss and
+        accuracy every epoch reports in :attr:`last_metrics` (the test split)."""
+        self._held_out = (self._tf.constant(x), self._tf.constant(y))
+
     def train_epoch(self, x, y, with_stats: bool = False) -> GradientStats | None:
         """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``.
 
         With ``with_stats``, returns the norms of the mean and standard deviation
-        over the epoch's mini-batches of each weight matrix's gradient.
+        over the epoch's mini-batches of each weight matrix's gradient. The
+        epoch's loss and accuracy are left in :attr:`last_metrics`: (2, 2, R),
+        (loss, accuracy) × (training mini-batches, held-out samples of
+        :meth:`set_held_out`; the first training samples until that is set).
         """
         n_train = int(x.shape[0])
         perm = self.batch_orders(n_train)
@@ -326,8 +358,12 @@ class Ensemble:
         if with_stats:
             for variable in self.stats:
                 variable.assign(np.zeros(variable.shape, np.float64))
-        epoch(self.params, self.slots, self.moving, self.steps, self.active, self.stats if with_stats else [],
-              x, y, self._tf.constant(perm))
+        if self._held_out is None:
+            self._held_out = (x[:1], y[:1])
+        training, held_out = epoch(self.params, self.slots, self.moving, self.steps, self.active,
+                                   self.stats if with_stats else [], self.sums, x, y, self._tf.constant(perm),
+                                   *self._held_out)
+        self.last_metrics = np.stack([training.numpy(), held_out.numpy()], axis=1)
         if not with_stats:
             return None
         n_steps = -(-n_train // batch_size)

@@ -11,7 +11,8 @@ from ibsim.config.config import Config
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.parts import RUN_STATUS_MEANINGS, GroupSummary, PartStore
 from ibsim.pipeline.plan import Plan
-from ibsim.results.schema import activation_attrs
+from ibsim.recording.recorder import recorded_split
+from ibsim.results.schema import EVERY_EPOCH, MI_SPLIT_DIM, RUN, activation_attrs
 from ibsim.results.writer import Cube, base_attrs, write_dataset
 
 SPLITS = ["training", "test"]
@@ -54,7 +55,9 @@ def assemble(
         data: Its data.
         store: The part store with every group done.
         summaries: One per group, in plan order.
-        estimates: (estimators, runs, epochs, layers, 2) I(X;T), I(T;Y).
+        estimates: (estimators, runs, epochs, layers, splits, 2) I(X;T), I(T;Y);
+            with one estimated split the file's I_XT/I_TY have no split
+            dimension, with several they gain ``mi_split``.
         output: The results file.
         attrs: Extra global attributes (backend, source, ...).
     """
@@ -64,12 +67,21 @@ def assemble(
     n_layers = summaries[0].act_min.shape[2]
     widths = list(config.architecture) + [data.n_classes]
     run_status = cat("run_status")
+    information_dims = ("estimator", "run", "epoch", "layer")
+    split_coords = {}
+    if estimates.shape[-2] == 1:
+        estimates = estimates[..., 0, :]
+    else:
+        information_dims += (MI_SPLIT_DIM,)
+        split_coords[MI_SPLIT_DIM] = np.asarray([view.name for view in data.views], dtype=object)
     ds = xr.Dataset(
         {
-            "I_XT": (("estimator", "run", "epoch", "layer"), estimates[..., 0]),
-            "I_TY": (("estimator", "run", "epoch", "layer"), estimates[..., 1]),
+            "I_XT": (information_dims, estimates[..., 0]),
+            "I_TY": (information_dims, estimates[..., 1]),
             "loss": (("run", "epoch", "split"), cat("loss")),
             "accuracy": (("run", "epoch", "split"), cat("accuracy")),
+            "epoch_loss": ((RUN, EVERY_EPOCH, "split"), cat("epoch_loss")),
+            "epoch_accuracy": ((RUN, EVERY_EPOCH, "split"), cat("epoch_accuracy")),
             "activation_min": (("run", "epoch", "layer"), cat("act_min")),
             "activation_max": (("run", "epoch", "layer"), cat("act_max")),
             "grad_mean": (("run", "epoch", "layer"), cat("grad_mean")),
@@ -82,6 +94,10 @@ def assemble(
             ),
             "stop_epoch": (("run",), cat("stop_epoch")),
             "y": (("sample",), data.recorded.y),
+            "sample_split": (
+                ("sample",), data.sample_split(),
+                {"flag_values": np.arange(2, dtype=np.int8), "flag_meanings": "training test"},
+            ),
             "input_group": (
                 ("sample",),
                 data.groups if data.groups is not None else np.arange(len(data.recorded), dtype=np.int64),
@@ -92,9 +108,11 @@ def assemble(
             "estimator": np.asarray(config.estimator, dtype=object),
             "run": np.asarray(plan.runs, dtype=np.int64),
             "epoch": np.asarray(plan.epochs, dtype=np.int64),
+            EVERY_EPOCH: np.arange(config.epochs + 1, dtype=np.int64),
             "layer": np.arange(1, n_layers + 1, dtype=np.int64),
             "sample": data.recorded.indices.astype(np.int64),
             "split": np.asarray(SPLITS, dtype=object),
+            **split_coords,
         },
         attrs=base_attrs(
             config.to_toml(),
@@ -103,7 +121,7 @@ def assemble(
                 "dataset": config.dataset,
                 "dataset_provenance": data.splits.provenance,
                 "class_names": ",".join(data.splits.class_names),
-                "recorded_split": config.calculate_mi_for,
+                "recorded_split": recorded_split(config.calculate_mi_for),
                 "n_classes": data.n_classes,
                 **attrs,
             },

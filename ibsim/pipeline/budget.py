@@ -62,12 +62,14 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
     part = cube if shape.needs_parts else 0
     n_estimators = len(config.estimator)
     file = int(cube * FILE_COMPRESSION) if config.save_activations else 0
-    file += runs * epochs * layers * 8 * (12 + 2 * n_estimators)
+    n_splits = 1 if isinstance(config.calculate_mi_for, str) else len(config.calculate_mi_for)
+    trained = runs * (config.epochs + 1) * 2 * 2 * 4  # loss and accuracy on two splits after every epoch
+    file += runs * epochs * layers * 8 * (12 + 2 * n_estimators * n_splits) + trained
     group = shape.largest_group
     dataset = n_samples * (n_features + n_classes) * 4 * 3  # splits and their tensors
     epoch = group * n_recorded * widths * 4 * 3  # one recorded epoch: outputs, copies, estimation
     # a group's summary and inline estimates (float64 per run, recorded epoch and layer)
-    summary = group * epochs * (4 + layers * (5 + 2 * n_estimators)) * 8
+    summary = group * epochs * (4 + layers * (5 + 2 * (n_estimators + 1) * n_splits)) * 8 + trained // runs * group
     widest = max(config.architecture + [n_features])
     kde = n_recorded * widest * 8 * 2 if any(e.startswith("kde") for e in config.estimator) else 0
     sizes = [n_features] + list(config.architecture) + [n_classes]
@@ -76,7 +78,7 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
     # the root: the plan's units, then assembly's per-run arrays (all estimates,
     # metrics and ranges of every run, twice while the dataset is built)
     plan = (shape.n_groups + shape.n_estimation_units) * PLAN_UNIT_BYTES + epochs * 8
-    assembly = runs * epochs * (4 + layers * (5 + 2 * n_estimators)) * 8 * 2
+    assembly = (runs * epochs * (4 + layers * (5 + 2 * (n_estimators + 1) * n_splits)) * 8 + trained) * 2
     return Resources(part, file, max(worker, PROCESS_BASE_BYTES + dataset + plan + assembly))
 
 

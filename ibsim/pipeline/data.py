@@ -12,7 +12,21 @@ from ibsim.config.config import Config
 from ibsim.config.spec import parse_spec
 from ibsim.datasets import DATASETS, DataSplits, Split
 from ibsim.errors import ConfigError
+from ibsim.recording.recorder import mi_splits, recorded_split
+from ibsim.results.schema import SAMPLE_SPLIT_CODES
 from ibsim.estimators import input_groups, make_estimator
+
+
+@dataclass(frozen=True)
+class SplitView:
+    """One estimated split as rows of the recorded split: ``rows`` (None: all of
+    them), their labels and their groups of identical inputs."""
+
+    name: str
+    rows: np.ndarray | None
+    labels: np.ndarray
+    groups: np.ndarray | None
+    n_groups: int
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,12 @@ class ExperimentData:
     n_groups: int
     probe: np.ndarray | None = None
     probe_rows: dict[str, slice] = field(default_factory=dict)
+    views: tuple[SplitView, ...] = ()  # the estimated splits, in the config's order
+
+    def sample_split(self) -> np.ndarray:
+        """Per recorded sample: its code in ``SAMPLE_SPLIT_CODES`` (training or test)."""
+        test = np.isin(self.recorded.indices, self.splits.test.indices)
+        return np.where(test, SAMPLE_SPLIT_CODES["test"], SAMPLE_SPLIT_CODES["training"]).astype(np.int8)
 
     @property
     def n_classes(self) -> int:
@@ -55,14 +75,31 @@ def probe_points(estimators: list[str], X: np.ndarray) -> tuple[np.ndarray | Non
     return (np.concatenate(pieces) if pieces else None), rows
 
 
+def split_views(data: ExperimentData, names: tuple[str, ...], recorded: str) -> tuple[SplitView, ...]:
+    """Each split of ``names`` as rows of the recorded split (named ``recorded``)."""
+    views = []
+    for name in names:
+        if name == recorded:
+            views.append(SplitView(name, None, data.recorded.y, data.groups, data.n_groups))
+            continue
+        rows = np.flatnonzero(np.isin(data.recorded.indices, data.splits.split(name).indices))
+        groups, n_groups = input_groups(data.recorded.X[rows])
+        views.append(SplitView(name, rows, data.recorded.y[rows], groups, n_groups))
+    return tuple(views)
+
+
 def experiment_data(config: Config, data_dir: str | Path | None = None) -> ExperimentData:
-    """Load (or reuse) the data of ``config``, with its estimators' probe inputs."""
+    """Load (or reuse) the data of ``config``: the recorded split (the union of
+    the estimated ones), each estimated split's rows, and the estimators'
+    probe inputs."""
     data = _load(
-        config.dataset, config.seed, config.train_fraction, config.calculate_mi_for,
+        config.dataset, config.seed, config.train_fraction, recorded_split(config.calculate_mi_for),
         str(data_dir) if data_dir else None,
     )
     probe, rows = probe_points(list(config.estimator), data.recorded.X)
-    return dataclasses.replace(data, probe=probe, probe_rows=rows) if probe is not None else data
+    return dataclasses.replace(data, probe=probe, probe_rows=rows,
+                               views=split_views(data, mi_splits(config.calculate_mi_for),
+                                                 recorded_split(config.calculate_mi_for)))
 
 
 def check_trainable(config: Config, data: ExperimentData) -> None:

@@ -2,6 +2,7 @@
 deferred units (one estimator over one group's runs and a slice of epochs)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ from ibsim.config.config import Config
 from ibsim.errors import EstimatorError
 from ibsim.estimators import Estimator, LayerBlocks, make_estimator
 from ibsim.estimators.kernels import BlockError
-from ibsim.pipeline.data import ExperimentData
+from ibsim.pipeline.data import ExperimentData, SplitView
 from ibsim.pipeline.parts import GroupSummary, PartStore
 from ibsim.pipeline.plan import EstimationUnit
 from ibsim.threads import limit_kernel_threads
@@ -26,12 +27,14 @@ def block_ranges(scope: str, act_min: np.ndarray, act_max: np.ndarray) -> np.nda
         act_max: (R, E, L) maximum.
     """
     lo, hi = act_min, act_max
-    if scope == "layer":
-        lo = np.broadcast_to(np.nanmin(act_min, axis=1, keepdims=True), act_min.shape)
-        hi = np.broadcast_to(np.nanmax(act_max, axis=1, keepdims=True), act_max.shape)
-    elif scope == "global":
-        lo = np.broadcast_to(np.nanmin(act_min, axis=(1, 2), keepdims=True), act_min.shape)
-        hi = np.broadcast_to(np.nanmax(act_max, axis=(1, 2), keepdims=True), act_max.shape)
+    with warnings.catch_warnings():  # blocks never recorded (a run stopped, a layer not read) stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if scope == "layer":
+            lo = np.broadcast_to(np.nanmin(act_min, axis=1, keepdims=True), act_min.shape)
+            hi = np.broadcast_to(np.nanmax(act_max, axis=1, keepdims=True), act_max.shape)
+        elif scope == "global":
+            lo = np.broadcast_to(np.nanmin(act_min, axis=(1, 2), keepdims=True), act_min.shape)
+            hi = np.broadcast_to(np.nanmax(act_max, axis=(1, 2), keepdims=True), act_max.shape)
     return np.stack([lo, hi], axis=-1)
 
 
@@ -45,8 +48,14 @@ class Samples:
     n_groups: int
 
     @classmethod
-    def of(cls, data: ExperimentData) -> "Samples":
-        return cls(data.recorded.y, data.n_classes, data.groups, data.n_groups)
+    def of(cls, view: SplitView, n_classes: int) -> "Samples":
+        """The samples of one estimated split."""
+        return cls(view.labels, n_classes, view.groups, view.n_groups)
+
+
+def split_block(acts: np.ndarray, view: SplitView) -> np.ndarray:
+    """The split's samples of blocks (..., samples, width) of the recorded split."""
+    return acts if view.rows is None else acts[..., view.rows, :]
 
 
 def probe_edges(probe: np.ndarray, index: tuple, rows: slice | None, widths: list[int],
@@ -105,10 +114,11 @@ class InlineEstimation:
                  epochs: np.ndarray):
         self.estimators = [make_estimator(config.estimator[i]) for i in indices]
         self.probe_rows = [data.probe_rows.get(e.spec) for e in self.estimators]
-        self.samples = Samples.of(data)
+        self.views = data.views
+        self.samples = [Samples.of(view, data.n_classes) for view in data.views]
         self.summary = summary
         n_layers = summary.act_min.shape[2]
-        self.values = np.full((len(indices), len(summary.runs), len(epochs), n_layers, 2), np.nan)
+        self.values = np.full((len(indices), len(summary.runs), len(epochs), n_layers, len(data.views), 2), np.nan)
         self.runs, self.epochs = summary.runs, epochs
 
     def write(self, slot: int, outputs: list[np.ndarray], valid: np.ndarray) -> None:
@@ -123,13 +133,14 @@ class InlineEstimation:
         widths = [acts.shape[-1] for acts in outputs]
         for i, estimator in enumerate(self.estimators):
             for k, acts in enumerate(outputs):
-                block = acts[going]
-                ranges = None
-                if estimator.range_scope == "block":
-                    ranges = np.stack([block.min(axis=(1, 2)), block.max(axis=(1, 2))], axis=1)
                 edges = probe_edges(self.summary.probe, (going, slot), self.probe_rows[i], widths, k)
-                self.values[i, going, slot, k] = estimate_layer(estimator, block, self.samples, ranges, where, k,
-                                                                edges)
+                for s, (view, samples) in enumerate(zip(self.views, self.samples)):
+                    block = split_block(acts[going], view)
+                    ranges = None
+                    if estimator.range_scope == "block":
+                        ranges = np.stack([block.min(axis=(1, 2)), block.max(axis=(1, 2))], axis=1)
+                    self.values[i, going, slot, k, s] = estimate_layer(estimator, block, samples, ranges, where, k,
+                                                                       edges)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -138,7 +149,8 @@ class InlineEstimation:
 def estimate_unit(
     config: Config, unit: EstimationUnit, epochs: np.ndarray, data: ExperimentData, store: PartStore
 ) -> np.ndarray:
-    """I(X;T) and I(T;Y) for a deferred unit: an array (runs, epochs in slice, layers, 2).
+    """I(X;T) and I(T;Y) for a deferred unit: an array (runs, epochs in slice,
+    layers, splits, 2). Ranges that follow the data are each split's own.
 
     Blocks after a run stopped (diverged or early-stopped) are NaN.
     """
@@ -147,12 +159,10 @@ def estimate_unit(
     n_layers = summary.act_min.shape[2]
     arrays = store.open_activations(unit.group, n_layers)
     e0, e1 = unit.epoch_start, unit.epoch_stop
-    result = np.full((len(summary.runs), e1 - e0, n_layers, 2), np.nan)
-    ranges = (
-        block_ranges(estimator.range_scope, summary.act_min, summary.act_max)
-        if estimator.range_scope
-        else None
-    )
+    views = data.views
+    result = np.full((len(summary.runs), e1 - e0, n_layers, len(views), 2), np.nan)
+    ranges = [block_ranges(estimator.range_scope, summary.split_min[..., s], summary.split_max[..., s])
+              if estimator.range_scope else None for s in range(len(views))]
     valid = epochs[None, e0:e1] <= summary.stop_epoch[:, None]
     widths = [array.shape[-1] for array in arrays]
     rows = data.probe_rows.get(estimator.spec)
@@ -163,8 +173,10 @@ def estimate_unit(
         where = [(int(run), int(epochs[e0 + s])) for s in slots]
         for layer in range(n_layers):
             acts = np.asarray(arrays[layer][e0 + slots, position])
-            block_range = None if ranges is None else ranges[position, e0 + slots, layer]
             edges = probe_edges(summary.probe, (position, e0 + slots), rows, widths, layer)
-            result[position, slots, layer] = estimate_layer(estimator, acts, Samples.of(data), block_range, where,
-                                                            layer, edges)
+            for s, view in enumerate(views):
+                block_range = None if ranges[s] is None else ranges[s][position, e0 + slots, layer]
+                result[position, slots, layer, s] = estimate_layer(
+                    estimator, split_block(acts, view), Samples.of(view, data.n_classes), block_range, where, layer,
+                    edges)
     return result

@@ -115,12 +115,16 @@ class GroupSummary:
     weight_norm: np.ndarray  # (R, E, L)
     run_status: np.ndarray  # (R,) int8
     stop_epoch: np.ndarray  # (R,) last trained epoch
-    estimates: np.ndarray  # (inline estimators, R, E, L, 2) I(X;T), I(T;Y)
+    estimates: np.ndarray  # (inline estimators, R, E, L, S, 2) I(X;T), I(T;Y) per estimated split
     probe: np.ndarray  # (R, E, probe points, all layers' neurons) float32: activations on the probe inputs
+    split_min: np.ndarray  # (R, E, L, S) smallest activation on each estimated split
+    split_max: np.ndarray  # (R, E, L, S)
+    epoch_loss: np.ndarray  # (R, epochs + 1, 2) float32: loss on (training, test) after every epoch
+    epoch_accuracy: np.ndarray  # (R, epochs + 1, 2) float32
 
     @classmethod
     def empty(cls, runs: np.ndarray, n_epochs: int, n_layers: int, n_probe: int = 0,
-              probe_width: int = 0) -> "GroupSummary":
+              probe_width: int = 0, n_splits: int = 1, n_trained: int = 0) -> "GroupSummary":
         r = len(runs)
         nan = np.full
         return cls(
@@ -134,8 +138,12 @@ class GroupSummary:
             weight_norm=nan((r, n_epochs, n_layers), np.nan),
             run_status=np.zeros(r, dtype=np.int8),
             stop_epoch=np.full(r, -1, dtype=np.int64),
-            estimates=np.zeros((0, r, n_epochs, n_layers, 2)),
+            estimates=np.zeros((0, r, n_epochs, n_layers, n_splits, 2)),
             probe=np.full((r, n_epochs, n_probe, probe_width) if n_probe else (r, 0, 0, 0), np.nan, np.float32),
+            split_min=nan((r, n_epochs, n_layers, n_splits), np.nan),
+            split_max=nan((r, n_epochs, n_layers, n_splits), np.nan),
+            epoch_loss=nan((r, n_trained + 1, 2), np.nan, np.float32),
+            epoch_accuracy=nan((r, n_trained + 1, 2), np.nan, np.float32),
         )
 
     def check(self, path: Path, runs: tuple[int, ...] | None = None, n_epochs: int | None = None) -> None:
@@ -149,8 +157,16 @@ class GroupSummary:
             "run_status": (r,), "stop_epoch": (r,),
         }
         wrong = [name for name, shape in expected.items() if getattr(self, name).shape != shape]
-        if self.estimates.ndim != 5 or self.estimates.shape[1:] != (r, e, n_layers, 2):
+        n_splits = self.split_min.shape[-1] if self.split_min.ndim == 4 else -1
+        for name in ("split_min", "split_max"):
+            if getattr(self, name).shape != (r, e, n_layers, n_splits):
+                wrong.append(name)
+        if self.estimates.ndim != 6 or self.estimates.shape[1:] != (r, e, n_layers, n_splits, 2):
             wrong.append("estimates")
+        n_trained = self.epoch_loss.shape[1] if self.epoch_loss.ndim == 3 else -1
+        for name in ("epoch_loss", "epoch_accuracy"):
+            if getattr(self, name).shape != (r, n_trained, 2):
+                wrong.append(name)
         if self.probe.ndim != 4 or self.probe.shape[0] != r:
             wrong.append("probe")
         if runs is not None and tuple(int(x) for x in self.runs) != tuple(runs):

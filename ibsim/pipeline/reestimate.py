@@ -2,7 +2,10 @@
 
 The new estimate joins the file's ``estimator`` dimension under its spec (all
 parameters spelled out), so several estimates live side by side; estimating
-with a spec already present replaces that slice. The file is copied to a hidden
+with a spec already present replaces that slice. ``split`` estimates on the
+training or test samples of a file recorded on more (``sample_split`` says
+which is which): in a file of several estimated splits into that split's slot,
+in a file of one under the label ``"<spec> @ <split>"``. The file is copied to a hidden
 temporary name, extended there, and renamed over the original (or written to
 ``output``): an interruption leaves the original untouched.
 """
@@ -22,7 +25,7 @@ from ibsim.estimators import Estimator, make_estimator
 from ibsim.parallel import make_backend
 from ibsim.pipeline.estimation import Samples, block_ranges, estimate_layer
 from ibsim.results.reader import open_dataset, require
-from ibsim.results.schema import activation_name
+from ibsim.results.schema import MI_SPLIT_DIM, SAMPLE_SPLIT_CODES, activation_name
 from ibsim.results.writer import temporary_path
 
 
@@ -36,22 +39,60 @@ class FileContext:
 
 @dataclass(frozen=True)
 class FileUnit:
-    """One run's recorded epochs of one layer."""
+    """One run's recorded epochs of one layer, on one split (None: all recorded samples)."""
 
     run_position: int
     layer: int
+    split: str | None = None
 
     def __str__(self) -> str:
-        return f"run position {self.run_position}, layer {self.layer + 1}"
+        on = f" on {self.split}" if self.split else ""
+        return f"run position {self.run_position}, layer {self.layer + 1}{on}"
 
 
-def stored_samples(ds) -> Samples:
-    """The labels and input groups stored in a results file."""
+def split_rows(ds, split: str | None, path: str | Path) -> np.ndarray | None:
+    """The recorded samples of ``split`` (None: all of them).
+
+    Raises:
+        ConfigError: The file did not record that split's samples.
+    """
+    recorded = str(ds.attrs.get("recorded_split", "full_dataset"))
+    if split is None or split == recorded:
+        return None
+    if split not in SAMPLE_SPLIT_CODES:
+        raise ConfigError(f"--split must be training, test or full_dataset, got {split!r}"
+                          if split != "full_dataset" else f"{path} recorded the {recorded} samples only")
+    if "sample_split" not in ds.variables:
+        raise ConfigError(f"{path} has no sample_split variable (written before ibsim stored it): it can be "
+                          f"estimated on its recorded split ({recorded}) only")
+    rows = np.flatnonzero(ds["sample_split"].values == SAMPLE_SPLIT_CODES[split])
+    if rows.size == 0:
+        raise ConfigError(f"{path} recorded no {split} samples (recorded split: {recorded})")
+    return rows
+
+
+def stored_samples(ds, rows: np.ndarray | None = None) -> Samples:
+    """The labels and input groups stored in a results file (of ``rows`` only)."""
     y = ds["y"].values.astype(np.int64)
     groups = ds["input_group"].values.astype(np.int64)
+    if rows is not None:
+        y = y[rows]
+        groups = np.unique(groups[rows], return_inverse=True)[1].astype(np.int64)
     n_groups = int(groups.max()) + 1 if len(groups) else 0
     n_classes = int(ds.attrs.get("n_classes", int(y.max()) + 1))
     return Samples(y, n_classes, None if n_groups == len(groups) else groups, n_groups)
+
+
+def _subset_ranges(ds, run_position: int, slots: np.ndarray, rows: np.ndarray, layers: list[int]) -> np.ndarray:
+    """(1, epochs, all layers, 2) activation ranges of one run on the samples
+    ``rows``, read from the cubes of ``layers`` (NaN elsewhere and at epochs not
+    in ``slots``)."""
+    lo = np.full((1, ds.sizes["epoch"], ds.sizes["layer"]), np.nan)
+    hi = lo.copy()
+    for layer in layers:
+        acts = ds[activation_name(layer + 1)].isel(run=run_position, epoch=slots).values[:, rows]
+        lo[0, slots, layer], hi[0, slots, layer] = acts.min(axis=(1, 2)), acts.max(axis=(1, 2))
+    return np.stack([lo, hi], axis=-1)
 
 
 def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
@@ -59,7 +100,8 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
     estimator = make_estimator(context.spec)
     ds = open_dataset(context.path)
     try:
-        samples = stored_samples(ds)
+        rows = split_rows(ds, unit.split, context.path)
+        samples = stored_samples(ds, rows)
         epochs = ds["epoch"].values
         run = int(ds["run"].values[unit.run_position])
         stop = int(ds["stop_epoch"].values[unit.run_position])
@@ -69,10 +111,16 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
             return result
         cube = ds[activation_name(unit.layer + 1)]
         acts = np.asarray(cube.isel(run=unit.run_position, epoch=slots).values, dtype=np.float32)
+        if rows is not None:
+            acts = acts[:, rows]
         ranges = None
         if estimator.range_scope:
-            lo = ds["activation_min"].values[unit.run_position][None]
-            hi = ds["activation_max"].values[unit.run_position][None]
+            if rows is None:
+                lo = ds["activation_min"].values[unit.run_position][None]
+                hi = ds["activation_max"].values[unit.run_position][None]
+            else:  # the split's own ranges, as a run estimating that split has them
+                layers = list(range(ds.sizes["layer"])) if estimator.range_scope == "global" else [unit.layer]
+                lo, hi = np.moveaxis(_subset_ranges(ds, unit.run_position, slots, rows, layers), -1, 0)
             ranges = block_ranges(estimator.range_scope, lo, hi)[0, slots, unit.layer]
         where = [(run, int(epochs[s])) for s in slots]
         result[slots] = estimate_layer(estimator, acts, samples, ranges, where, unit.layer)
@@ -81,13 +129,25 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
         ds.close()
 
 
-def _check_file(path: Path) -> tuple[int, int]:
-    """The numbers of runs and layers of a results file to estimate from.
+@dataclass(frozen=True)
+class FileLayout:
+    """What re-estimation needs to know of a file before any work."""
+
+    n_runs: int
+    n_layers: int
+    splits: tuple[str, ...]  # the file's mi_split coordinate; () when it estimates one split
+    recorded: str  # its recorded split
+
+
+def _check_file(path: Path, split: str | None) -> FileLayout:
+    """The layout of a results file to estimate from (on ``split``).
 
     Raises:
         ResultsFileError: The file cannot be read, is of a newer format or
             damaged (see :func:`~ibsim.results.reader.open_dataset`), or kept
             no activation cubes; the file is not changed.
+        ConfigError: The file did not record the samples of ``split``, or
+            estimates other splits (its estimates have a slot per split).
     """
     ds = open_dataset(path)
     try:
@@ -97,7 +157,11 @@ def _check_file(path: Path) -> tuple[int, int]:
             hint="it was run with save_activations = false; re-run the experiment with save_activations = true "
                  "to estimate again",
         )
-        return ds.sizes["run"], n_layers
+        splits = tuple(str(s) for s in ds[MI_SPLIT_DIM].values) if MI_SPLIT_DIM in ds.dims else ()
+        if split is not None and splits and split not in splits:
+            raise ConfigError(f"{path} holds estimates on {', '.join(splits)}; --split must be one of them")
+        split_rows(ds, split, path)
+        return FileLayout(ds.sizes["run"], n_layers, splits, str(ds.attrs.get("recorded_split", "full_dataset")))
     finally:
         ds.close()
 
@@ -109,6 +173,7 @@ def estimate_file(
     backend: str = "auto",
     jobs: int | None = None,
     quiet: bool = True,
+    split: str | None = None,
 ) -> Path:
     """Estimate from a results file's activations and store the estimate in it.
 
@@ -116,6 +181,9 @@ def estimate_file(
         path: The results file (must hold activation cubes).
         estimator: An estimator spec (``"kde_upper(variance=0.01)"``) or instance.
         output: Write the extended file here instead of replacing ``path``.
+        split: Estimate on the training or test samples of a file that recorded
+            more (``calculate_mi_for = "full_dataset"`` or several splits);
+            default: every split the file estimates, or all its recorded samples.
         backend: "auto", "serial", "joblib" or "mpi" (units are (run, layer) pairs).
         jobs: Workers of the joblib backend.
         quiet: Hide the progress bar.
@@ -137,8 +205,11 @@ def estimate_file(
             f"estimator '{spec}' bins on the network's activations on probe inputs, which are recorded during "
             "training only: list it in the config's estimator key and run the experiment"
         )
-    n_runs, n_layers = _check_file(path)
-    units = [FileUnit(r, k) for r in range(n_runs) for k in range(n_layers)]
+    layout = _check_file(path, split)
+    n_runs, n_layers = layout.n_runs, layout.n_layers
+    targets = [split] if split is not None else (list(layout.splits) or [None])
+    label = spec if layout.splits or split in (None, layout.recorded) else f"{spec} @ {split}"
+    units = [FileUnit(r, k, s) for s in targets for r in range(n_runs) for k in range(n_layers)]
     runner = make_backend(backend, jobs)
     try:
         pieces = runner.map(estimate_file_unit, FileContext(str(path), spec), units, desc="estimating",
@@ -148,11 +219,12 @@ def estimate_file(
             return Path(output or path)
         with netCDF4.Dataset(path) as nc:
             n_epochs = len(nc.dimensions["epoch"])
-        values = np.full((n_runs, n_epochs, n_layers, 2), np.nan)
+        values = np.full((n_runs, n_epochs, n_layers, len(targets), 2), np.nan)
         for unit, piece in zip(units, pieces):
-            values[unit.run_position, :, unit.layer] = piece
+            values[unit.run_position, :, unit.layer, targets.index(unit.split)] = piece
         target = Path(output) if output else path
-        _write_estimate(path, target, spec, values)
+        slots = [layout.splits.index(s) for s in targets] if layout.splits else None
+        _write_estimate(path, target, label, values, slots)
         if runner.name == "mpi":
             runner.comm.Barrier()
         return target
@@ -160,8 +232,10 @@ def estimate_file(
         runner.close()
 
 
-def _write_estimate(source: Path, target: Path, spec: str, values: np.ndarray) -> None:
-    """Copy ``source``, add or replace the estimate ``spec``, rename onto ``target``."""
+def _write_estimate(source: Path, target: Path, spec: str, values: np.ndarray, slots: list[int] | None) -> None:
+    """Copy ``source``, add or replace the estimate ``spec`` (``values`` (runs,
+    epochs, layers, splits, 2); ``slots``: their places on the file's mi_split
+    dimension, None when it has none), rename onto ``target``."""
     tmp = temporary_path(target)
     try:
         shutil.copyfile(source, tmp)
@@ -169,8 +243,12 @@ def _write_estimate(source: Path, target: Path, spec: str, values: np.ndarray) -
             labels = [str(v) for v in nc["estimator"][:]]
             index = labels.index(spec) if spec in labels else len(labels)
             nc["estimator"][index] = spec
-            nc["I_XT"][index, :, :, :] = values[..., 0]
-            nc["I_TY"][index, :, :, :] = values[..., 1]
+            for position, slot in enumerate(slots if slots is not None else [None]):
+                for name, k in (("I_XT", 0), ("I_TY", 1)):
+                    if slot is None:
+                        nc[name][index, :, :, :] = values[..., position, k]
+                    else:
+                        nc[name][index, :, :, :, slot] = values[..., position, k]
             stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
             history = getattr(nc, "history", "")
             nc.setncattr("history", (history + "\n" if history else "") + f"{stamp}: ibsim estimate {spec}")

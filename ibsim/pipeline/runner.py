@@ -36,6 +36,7 @@ from ibsim.paths import check_output_file, free_bytes
 from ibsim.pipeline.parts import GroupSummary, PartStore, os_errors
 from ibsim.pipeline.plan import AssemblyUnit, EstimationUnit, Group, Plan, PlanShape, make_plan, plan_shape
 from ibsim.pipeline.training import train_group
+from ibsim.results.provenance import RunRecord, current_record, record_run
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class RunContext:
     threads: int
     backend: str
     resume: bool = False
+    #: the run's provenance (start, host, command line, git state, the root's
+    #: warnings so far), written into each results file by its assembly unit
+    record: RunRecord | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,18 @@ def assemble_task(context: RunContext, item: JobUnit) -> Path:
     store = PartStore(job.parts)
     plan = job.plan
     summaries = [store.read_summary(g.index, g.runs, len(plan.epochs)) for g in plan.groups]
-    n_layers = summaries[0].act_min.shape[2]
-    pieces = [store.read_estimate(u.index, (len(plan.groups[u.group].runs), u.epoch_stop - u.epoch_start, n_layers, 2))
+    n_layers, n_splits = summaries[0].split_min.shape[2:]
+    pieces = [store.read_estimate(u.index, (len(plan.groups[u.group].runs), u.epoch_stop - u.epoch_start, n_layers,
+                                            n_splits, 2))
               for u in plan.estimation_units]
     estimates = gather_estimates(plan, summaries, pieces, plan.estimation_units)
     data = experiment_data(job.config, context.data_dir)
-    attrs = {"backend": context.backend, "source": job.config.source or ""}
+    from ibsim.pipeline.training import divergence_note
+
+    epochs = np.asarray(plan.epochs)
+    notes = [divergence_note(job.config.name, summary, epochs) for summary in summaries]
+    record = context.record or current_record()
+    attrs = {"backend": context.backend, "source": job.config.source or "", **record.attrs(notes)}
     with os_errors(job.output):
         assemble(job.config, plan, data, store, summaries, estimates, job.output, attrs)
     store.remove()
@@ -115,11 +125,11 @@ def assemble_task(context: RunContext, item: JobUnit) -> Path:
 
 def gather_estimates(plan: Plan, summaries: list[GroupSummary], pieces: list[np.ndarray],
                      units: Sequence[EstimationUnit]) -> np.ndarray:
-    """All estimates (estimators, runs, epochs, layers, 2) from the groups'
-    inline estimates and the deferred units' pieces."""
-    n_layers = summaries[0].act_min.shape[2]
+    """All estimates (estimators, runs, epochs, layers, splits, 2) from the
+    groups' inline estimates and the deferred units' pieces."""
+    n_layers, n_splits = summaries[0].split_min.shape[2:]
     n_estimators = len(plan.inline_estimators) + len(plan.deferred_estimators)
-    estimates = np.full((n_estimators, len(plan.runs), len(plan.epochs), n_layers, 2), np.nan)
+    estimates = np.full((n_estimators, len(plan.runs), len(plan.epochs), n_layers, n_splits, 2), np.nan)
     offsets = np.cumsum([0] + [len(g.runs) for g in plan.groups])
     for group, summary in zip(plan.groups, summaries):
         rows = slice(offsets[group.index], offsets[group.index + 1])
@@ -259,6 +269,7 @@ def _disk_full_message(error: BaseException, targets: Sequence[tuple[Config, Pat
             "again with --resume")
 
 
+@record_run
 def run_experiments(
     configs: Sequence[Config],
     outputs: Sequence[str | Path],
@@ -305,7 +316,8 @@ def run_experiments(
                 refusal = error
         runner.share(refusal)
         job_list = tuple(Job(config, make_plan(config), output, parts_path(output)) for config, output in targets)
-        context = RunContext(job_list, context_dir, quiet, runner.threads, runner.describe(), resume)
+        context = RunContext(job_list, context_dir, quiet, runner.threads, runner.describe(), resume,
+                             current_record())
         training = [JobUnit(j, g, job.config.name) for j, job in enumerate(job_list) for g in job.plan.groups]
         estimation = [JobUnit(j, u, job.config.name)
                       for j, job in enumerate(job_list) for u in job.plan.estimation_units]

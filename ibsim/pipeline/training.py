@@ -6,7 +6,6 @@ import sys
 from typing import Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ibsim.config.config import Config
 from ibsim.networks.ensemble import GradientStats
@@ -15,6 +14,7 @@ from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.estimation import InlineEstimation
 from ibsim.pipeline.parts import COMPLETED, DIVERGED, EARLY_STOPPED, Checkpoint, GroupSummary, PartStore
 from ibsim.pipeline.plan import Group, Plan
+from ibsim.progress import progress
 
 #: Keras' clipping of probabilities in categorical cross-entropy.
 PROBABILITY_EPSILON = 1e-7
@@ -64,6 +64,11 @@ class Recording:
         for split in (splits.training, splits.test):
             rows = [position.get(int(i)) for i in split.indices]
             self.inside.append(None if any(r is None for r in rows) else np.asarray(rows))
+        # where each metric split's samples sit in the full dataset (every epoch's metrics)
+        full = {int(i): k for k, i in enumerate(splits.full_dataset.indices)}
+        self.metric_rows = [(np.asarray([full[int(i)] for i in split.indices]), split.y)
+                            for split in (splits.training, splits.test)]
+        ensemble.set_held_out(splits.test.X, splits.test.Y)
 
     def record(self, slot: int, epoch: int, gradients: GradientStats | None = None) -> None:
         """Record epoch ``epoch`` into slot ``slot``. Runs that stopped earlier get
@@ -76,6 +81,12 @@ class Recording:
         for k, values in enumerate(outputs):
             s.act_min[:, slot, k] = values.min(axis=(1, 2))
             s.act_max[:, slot, k] = values.max(axis=(1, 2))
+            for j, view in enumerate(self.data.views):
+                if view.rows is None:
+                    s.split_min[:, slot, k, j], s.split_max[:, slot, k, j] = s.act_min[:, slot, k], s.act_max[:, slot, k]
+                else:
+                    s.split_min[:, slot, k, j] = values[:, view.rows].min(axis=(1, 2))
+                    s.split_max[:, slot, k, j] = values[:, view.rows].max(axis=(1, 2))
         splits = (self.data.splits.training, self.data.splits.test)
         for j, (split, rows) in enumerate(zip(splits, self.inside)):
             probabilities = outputs[-1][:, rows] if rows is not None else self.ensemble.predict(split.X)
@@ -91,7 +102,8 @@ class Recording:
         going = s.run_status == COMPLETED
         if not going.all():
             self.ensemble.deactivate(np.flatnonzero(~going))
-            for field in (s.loss, s.accuracy, s.act_min, s.act_max, s.grad_mean, s.grad_std, s.weight_norm):
+            for field in (s.loss, s.accuracy, s.act_min, s.act_max, s.grad_mean, s.grad_std, s.weight_norm,
+                          s.split_min, s.split_max):
                 field[~going, slot] = np.nan
             if s.probe.shape[1]:
                 s.probe[~going, slot] = np.nan
@@ -99,6 +111,23 @@ class Recording:
         s.stop_epoch[going] = epoch
         for sink in self.sinks:
             sink.write(slot, outputs, going)
+
+    def epoch_metrics(self, epoch: int) -> None:
+        """Keep the loss and accuracy of the runs still going after ``epoch``
+        (every epoch, recorded or not), as Keras' history has them: on the
+        training split the means over the epoch's mini-batches, on the test
+        split after the epoch; computed by the compiled epoch itself (float32),
+        and for epoch 0 (no mini-batches yet) by a read-out of both splits."""
+        s = self.summary
+        going = s.run_status == COMPLETED
+        if epoch == 0:
+            probabilities = self.ensemble.predict(self.data.splits.full_dataset.X)
+            metrics = np.array([loss_and_accuracy(probabilities[:, rows], labels) for rows, labels
+                                in self.metric_rows]).transpose(1, 0, 2)  # (2 kinds, splits, R)
+        else:
+            metrics = np.asarray(self.ensemble.last_metrics)
+        s.epoch_loss[:, epoch] = np.where(going[:, None], metrics[0].T, np.nan)
+        s.epoch_accuracy[:, epoch] = np.where(going[:, None], metrics[1].T, np.nan)
 
     def stop_early(self, epoch: int, target: float, split: str) -> None:
         """Stop the runs whose accuracy on ``split`` reached ``target`` (after this
@@ -178,7 +207,7 @@ class GroupTraining:
         n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
         n_probe = 0 if data.probe is None else len(data.probe)
         self.summary = GroupSummary.empty(np.asarray(group.runs), n_epochs, n_layers, n_probe,
-                                          sum(self.ensemble.widths[1:]))
+                                          sum(self.ensemble.widths[1:]), len(data.views), config.epochs)
         self.inline = InlineEstimation(config, plan.inline_estimators, data, self.summary, plan.epochs)
         self.epoch = 0
         self.slot = 0
@@ -199,9 +228,11 @@ class GroupTraining:
         self.y_train = tf.constant(data.splits.training.Y)
         if checkpoint is not None:
             self._restore(checkpoint)
-        elif self.epochs[0] == 0:
-            self.recorder.record(0, 0)
-            self.slot = 1
+        else:
+            if self.epochs[0] == 0:
+                self.recorder.record(0, 0)
+                self.slot = 1
+            self.recorder.epoch_metrics(0)
 
     def _checkpoint(self) -> Checkpoint:
         """The group's training state now (what a checkpoint stores)."""
@@ -244,6 +275,7 @@ class GroupTraining:
             if recorded:
                 self.recorder.record(self.slot, self.epoch, gradients)
                 self.slot += 1
+            self.recorder.epoch_metrics(self.epoch)
             if config.early_stopping:
                 self.recorder.stop_early(self.epoch, config.early_stopping, monitor)
             if config.checkpoint_every and self.epoch % config.checkpoint_every == 0 and not self.finished:
@@ -286,8 +318,8 @@ def train_group(
     training = GroupTraining(config, plan, group, data, store, threads, resume=resume)
     runs = group.runs
     label = f"runs {runs[0]}-{runs[-1]}" if len(runs) > 1 else f"run {runs[0]}"
-    with tqdm(total=config.epochs, initial=training.epoch, desc=f"train {label}", disable=quiet,
-              leave=False) as bar:
+    with progress(total=config.epochs, initial=training.epoch, desc=f"train {label}", disable=quiet,
+                  unit="epochs") as bar:
         while not training.finished:
             bar.update(training.run_epochs(1))
     return training.finish()

@@ -4,10 +4,29 @@ from __future__ import annotations
 import numpy as np
 
 from ibsim.component import Component
-from ibsim.params import AnyOf, Boolean, Interval, ListOf, Options, Param
+from ibsim.params import AnyOf, Boolean, Interval, ListOf, Options, Param, Predicate
 from ibsim.recording.schedules import record_epochs
 
 SPLITS = ["training", "test", "full_dataset"]
+_SPLIT = Options(SPLITS, aliases={"train": "training", "full": "full_dataset", "full_data": "full_dataset"})
+
+
+def _splits_value(value: object) -> str | list[str]:
+    """One split name, or a list of distinct ones (a list of one is that name)."""
+    chosen = AnyOf(_SPLIT, ListOf(_SPLIT, min_len=1, unique=True)).coerce(value)
+    return chosen[0] if isinstance(chosen, list) and len(chosen) == 1 else chosen
+
+
+def mi_splits(calculate_mi_for: str | list[str]) -> tuple[str, ...]:
+    """The splits estimated, in the config's order."""
+    return (calculate_mi_for,) if isinstance(calculate_mi_for, str) else tuple(calculate_mi_for)
+
+
+def recorded_split(calculate_mi_for: str | list[str]) -> str:
+    """The split whose activations are recorded: the one estimated, or the full
+    dataset (the union) when several are."""
+    splits = mi_splits(calculate_mi_for)
+    return splits[0] if len(splits) == 1 else "full_dataset"
 
 
 class Recorder(Component):
@@ -21,9 +40,11 @@ class Recorder(Component):
 
     PARAMS = {
         "calculate_mi_for": Param(
-            Options(SPLITS, aliases={"train": "training", "full": "full_dataset", "full_data": "full_dataset"}),
+            Predicate(_splits_value, "one of 'training', 'test', 'full_dataset' or a list of them"),
             "full_dataset",
-            "split whose activations are recorded and estimated: training, test or full_dataset",
+            "split(s) whose activations are estimated: training, test or full_dataset, or a list of them, e.g. "
+            "[\"training\", \"test\"] (the networks are trained once; the activations are recorded on the "
+            "union and every estimate gets a split dimension)",
         ),
         "record_schedule": Param(
             AnyOf(Options(["every", "seed", "log"]), ListOf(Interval(int, 0, None), min_len=1, unique=True)),

@@ -25,7 +25,9 @@ from ibsim.results.schema import (
     FORMAT_MAJOR,
     FORMAT_NAME,
     FORMAT_VERSION,
+    MI_SPLIT_DIM,
     REQUIRED_VARIABLES,
+    SPLIT_VARIABLES,
     VARIABLE_DIMS,
     activation_dims,
     activation_name,
@@ -137,6 +139,8 @@ def check_layout(ds: xr.Dataset, path: str | Path | None = None) -> None:
         )
     for name, dims in VARIABLE_DIMS.items():
         if name in ds.variables:
+            if name in SPLIT_VARIABLES and MI_SPLIT_DIM in ds[name].dims:
+                dims = dims + (MI_SPLIT_DIM,)
             _check_dims(ds, name, dims, where)
     for dim in COORD_ATTRS:
         if dim in ds.dims and dim not in ds.variables:

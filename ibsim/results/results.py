@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ibsim.errors import ConfigError, ResultsFileError
+from ibsim.results.schema import MI_SPLIT_DIM
 from ibsim.results.reader import file_of, naming_file, open_dataset, require
 from ibsim.results.writer import write_dataset
 
@@ -104,8 +105,16 @@ class Results:
         """Labels of the estimates in the file."""
         return [str(e) for e in self.dataset["estimator"].values]
 
-    def information(self, estimator: str | int | None = None) -> xr.Dataset:
-        """``I_XT`` and ``I_TY`` (run, epoch, layer) of one estimator (default: the first)."""
+    @property
+    def splits(self) -> list[str]:
+        """The splits the mutual information was estimated on, in the config's order."""
+        if MI_SPLIT_DIM in self.dataset.dims:
+            return [str(s) for s in self.dataset[MI_SPLIT_DIM].values]
+        return [str(self.dataset.attrs.get("recorded_split", "full_dataset"))]
+
+    def information(self, estimator: str | int | None = None, split: str | None = None) -> xr.Dataset:
+        """``I_XT`` and ``I_TY`` (run, epoch, layer) of one estimator (default:
+        the first) on one split (default: the first estimated)."""
         self.require("I_XT", "I_TY", needed_by="the information plane")
         ds = self.dataset[["I_XT", "I_TY"]]
         labels = self.estimators
@@ -122,7 +131,22 @@ class Results:
             if not matches:
                 raise ConfigError(f"no estimate '{estimator}' in these results; available: {', '.join(labels)}")
             index = matches[0]
-        return ds.isel(estimator=index)
+        return self.select_split(ds.isel(estimator=index), split)
+
+    def select_split(self, values: xr.Dataset | xr.DataArray, split: str | None = None):
+        """``values`` on one estimated split (default: the first); unchanged when
+        the results estimate a single split (which ``split``, if given, must be).
+
+        Raises:
+            ConfigError: The split was not estimated; names those that were.
+        """
+        splits = self.splits
+        if split is not None and split not in splits:
+            raise ConfigError(f"{self.source} has no estimates on the {split!r} split; estimated: "
+                              f"{', '.join(splits)} (ibsim estimate --split estimates on another)")
+        if MI_SPLIT_DIM not in values.dims:
+            return values
+        return values.sel({MI_SPLIT_DIM: split or splits[0]})
 
     def completed_runs(self) -> xr.DataArray:
         """Boolean per run: True unless the run diverged."""

@@ -7,7 +7,10 @@ readers.
 from __future__ import annotations
 
 FORMAT_NAME = "ibsim-results"
-FORMAT_VERSION = "1.0"
+#: The dimension of I_XT and I_TY in files that estimate several splits
+#: (``calculate_mi_for = ["training", "test"]``); absent with one split.
+MI_SPLIT_DIM = "mi_split"
+FORMAT_VERSION = "1.1"  # 1.1: sample_split; I_XT/I_TY over mi_split when several splits are estimated
 #: Files whose ``format_version`` has this major number are readable; a minor
 #: version only adds variables or attributes, so any ``1.x`` file reads.
 FORMAT_MAJOR = int(FORMAT_VERSION.split(".")[0])
@@ -37,7 +40,20 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
     "y": {"long_name": "class label of the sample"},
     "input_group": {"long_name": "index of the sample's group of identical inputs"},
     "layer_width": {"long_name": "number of neurons of the layer"},
+    "sample_split": {"long_name": "split the sample belongs to (0 training, 1 test)"},
+    "epoch_loss": {"long_name": "categorical cross-entropy after every epoch", "units": "nats"},
+    "epoch_accuracy": {"long_name": "classification accuracy after every epoch", "units": "1"},
 }
+
+#: The dimension of the metrics kept after every training epoch (0 .. epochs).
+EVERY_EPOCH = "every_epoch"
+RUN = "run"
+
+#: Codes of ``sample_split``: which split each recorded sample belongs to.
+SAMPLE_SPLIT_CODES = {"training": 0, "test": 1}
+
+#: Variables that gain the :data:`MI_SPLIT_DIM` dimension (last) when several splits are estimated.
+SPLIT_VARIABLES = ("I_XT", "I_TY")
 
 #: Variables every results file of format 1.x has: ibsim wrote them from its
 #: first version (``grad_*``, ``weight_norm`` and the activation cubes are optional).
@@ -63,6 +79,9 @@ VARIABLE_DIMS: dict[str, tuple[str, ...]] = {
     "y": ("sample",),
     "input_group": ("sample",),
     "layer_width": ("layer",),
+    "sample_split": ("sample",),
+    "epoch_loss": (RUN, EVERY_EPOCH, "split"),
+    "epoch_accuracy": (RUN, EVERY_EPOCH, "split"),
 }
 
 #: Prefix of the activation cubes' names: ``activations_<k>`` for layer ``k`` (1-based).
@@ -75,6 +94,8 @@ COORD_ATTRS: dict[str, dict[str, str]] = {
     "sample": {"long_name": "index of the sample in the full dataset"},
     "split": {"long_name": "data split"},
     "estimator": {"long_name": "estimator and its parameters"},
+    MI_SPLIT_DIM: {"long_name": "split the mutual information is estimated on"},
+    EVERY_EPOCH: {"long_name": "epoch (every completed training epoch)", "units": "epochs"},
 }
 
 
