@@ -134,8 +134,9 @@ class InlineEstimation:
         for i, estimator in enumerate(self.estimators):
             for k, acts in enumerate(outputs):
                 edges = probe_edges(self.summary.probe, (going, slot), self.probe_rows[i], widths, k)
+                going_acts = acts[going]
                 for s, (view, samples) in enumerate(zip(self.views, self.samples)):
-                    block = split_block(acts[going], view)
+                    block = split_block(going_acts, view)
                     ranges = None
                     if estimator.range_scope == "block":
                         ranges = np.stack([block.min(axis=(1, 2)), block.max(axis=(1, 2))], axis=1)

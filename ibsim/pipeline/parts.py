@@ -242,9 +242,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError, KeyError) as error:
-        raise PartFolderError(f"{path} is damaged or not a file ibsim wrote ({type(error).__name__}: {error})") from None
-    except Exception as error:  # noqa: BLE001 - zipfile.BadZipFile and friends: a damaged file, named
+    except Exception as error:  # noqa: BLE001 - OSError, ValueError (pickles), zipfile.BadZipFile...: named
         raise PartFolderError(f"{path} is damaged or not a file ibsim wrote ({type(error).__name__}: {error})") from None
 
 
@@ -370,7 +368,8 @@ class PartStore:
             for k, value in enumerate(getattr(state, kind)):
                 arrays[f"{kind}_{k}"] = np.asarray(value)
         for f in fields(GroupSummary):
-            arrays[f"summary_{f.name}"] = getattr(checkpoint.summary, f.name)
+            if f.name != "estimates":  # the inline estimates so far are ``inline``
+                arrays[f"summary_{f.name}"] = getattr(checkpoint.summary, f.name)
         with os_errors(path.parent, "creating"):
             path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, _fsynced_save(lambda handle: np.savez(handle, **arrays)))

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from ibsim.config.config import Config
-from ibsim.networks.ensemble import GradientStats
+from ibsim.networks.ensemble import PROBABILITY_EPSILON, GradientStats
 from ibsim.networks.network import Network
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.estimation import InlineEstimation
@@ -16,8 +16,6 @@ from ibsim.pipeline.parts import COMPLETED, DIVERGED, EARLY_STOPPED, Checkpoint,
 from ibsim.pipeline.plan import Group, Plan
 from ibsim.progress import progress
 
-#: Keras' clipping of probabilities in categorical cross-entropy.
-PROBABILITY_EPSILON = 1e-7
 
 #: Activations beyond this magnitude mean the run has diverged (as NaN and inf
 #: do): no trained network gets there, float32 sums are meaningless by then, and
