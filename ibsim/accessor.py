@@ -20,9 +20,7 @@ Finished runs: ``run_status`` 0 (completed) and 1 (stopped early) are finished;
 2 (diverged) is left out of every mean, as the plots and
 :func:`ibsim.analysis.compression.compression` leave it out.
 
-Importing this module imports no plotting library and no TensorFlow: matplotlib
-(``ibsim.plots``) and SciPy (``ibsim.analysis.compression``) are imported inside
-the methods that need them, so ``import ibsim`` stays light.
+Importing this module imports no TensorFlow.
 """
 from __future__ import annotations
 
@@ -35,14 +33,15 @@ import xarray as xr
 
 from ibsim.errors import ConfigError, NoFiniteRunError
 from ibsim.results.results import Results
+from ibsim.analysis.compression import compression
+from ibsim.resultsfile.schema import DIVERGED
+from ibsim.plots import make_plot
 
 if TYPE_CHECKING:  # only for annotations: importing them would load matplotlib
     from matplotlib.figure import Figure
 
     from ibsim.config.config import Config
 
-#: ``run_status`` of a diverged run (docs/results-format.md); 0 and 1 are finished runs.
-DIVERGED = 2
 
 
 @xr.register_dataset_accessor("ibsim")
@@ -147,8 +146,6 @@ class IbsimAccessor:
         interval over the finished runs: :func:`ibsim.analysis.compression.compression`
         of this dataset (``first_epoch``, ``confidence``, ``n_resamples`` and
         ``seed`` pass through)."""
-        from ibsim.analysis.compression import compression  # imports SciPy: only when used
-
         return compression(self.results, estimator, **options)
 
     # ----------------------------------------------------------------- plots
@@ -161,8 +158,6 @@ class IbsimAccessor:
         """
         # ibsim.plots imports matplotlib; imported here so that `import ibsim`
         # (which registers this accessor) does not load it.
-        from ibsim.plots import make_plot
-
         return make_plot(kind, **options).draw(self.results, path)
 
     def infoplane(self, path: str | Path | None = None, **options: Any) -> "Figure":

@@ -13,7 +13,31 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ibsim.catalog.cli import add_ls_command
+from ibsim.catalog.cli import command_ls as list_folder
+from ibsim.config.config import parse_overrides
+from ibsim.config.keys import plot_file_label
+from ibsim.config.seed_import import convert, import_config, read_seed_config
+from ibsim.config.sweep import load_configs
+from ibsim.datasets.files import data_dir as resolve_data_dir
 from ibsim.errors import ElsewhereError, IbsimError, NoFiniteRunError
+from ibsim.export import export_projector
+from ibsim.paths import check_output_file
+from ibsim.pipeline.budget import gb
+from ibsim.pipeline.options import RunOptions
+from ibsim.resultsfile.schema import DIVERGED
+from ibsim.pipeline.plan import make_plan
+from ibsim.pipeline.reestimate import estimate_file
+from ibsim.pipeline.runner import check_budget, resolve_output, run_experiments
+from ibsim.plots import make_plot
+from ibsim.results import Results
+from ibsim.spec import format_spec, parse_spec
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The run options of a parsed command line (the options a command lacks keep their defaults)."""
+    names = ("data_dir", "backend", "jobs", "quiet", "resume")
+    return RunOptions.from_kwargs(**{name: getattr(args, name) for name in names if hasattr(args, name)})
+
 
 #: Exit statuses of the command (besides 0, success).
 EXIT_BAD_INPUT = 2  # an IbsimError: bad input, a refused run, a damaged file; one line on stderr
@@ -92,8 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--layers", help="comma-separated 1-based layers (default: all)")
     _add_common(board)
 
-    from ibsim.catalog.cli import add_ls_command
-
     add_ls_command(commands)
 
     plot = commands.add_parser("plot", help="draw a plot of a results file")
@@ -131,14 +153,6 @@ def output_paths(source: Path, configs: list, output: str | None) -> list[Path]:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from ibsim.config.sweep import load_configs
-    from ibsim.pipeline.parts import DIVERGED
-    from ibsim.experiment import plot_file_label
-    from ibsim.paths import check_output_file
-    from ibsim.pipeline.runner import resolve_output, run_experiments
-    from ibsim.plots import make_plot
-    from ibsim.results import Results
-
     source = Path(args.config)
     configs = load_configs(source, args.overrides)
     outputs = output_paths(source, configs, args.output)
@@ -159,8 +173,7 @@ def command_run(args: argparse.Namespace) -> int:
                 f"estimators {', '.join(config.estimator)}",
                 file=sys.stderr,
             )
-    written = run_experiments(configs, outputs, data_dir=args.data_dir, backend=args.backend, jobs=args.jobs,
-                              quiet=args.quiet, resume=args.resume)
+    written = run_experiments(configs, outputs, run_options(args))
     if not written:  # an MPI rank other than 0: rank 0 reports
         return 0
     elapsed = time.perf_counter() - start
@@ -193,12 +206,6 @@ def command_run(args: argparse.Namespace) -> int:
 def dry_run(configs: list, outputs: list[Path], data_dir: str | None) -> int:
     """Print what a run would do and need, without doing it (the same checks as
     a run, by arithmetic, before any plan is built)."""
-    from ibsim.datasets.files import data_dir as resolve_data_dir
-    from ibsim.paths import check_output_file
-    from ibsim.pipeline.budget import gb
-    from ibsim.pipeline.plan import make_plan
-    from ibsim.pipeline.runner import check_budget, resolve_output
-
     targets = [(c, resolve_output(c, o)) for c, o in zip(configs, outputs)]
     for _, output in targets:
         check_output_file(output, "results file")
@@ -217,24 +224,16 @@ def dry_run(configs: list, outputs: list[Path], data_dir: str | None) -> int:
 
 
 def command_estimate(args: argparse.Namespace) -> int:
-    from ibsim.config.config import parse_overrides
-    from ibsim.config.spec import format_spec, parse_spec
-    from ibsim.pipeline.reestimate import estimate_file
-
     name, params = parse_spec(args.estimator)
     params.update(parse_overrides(args.overrides))
     spec = format_spec(name, params)
     start = time.perf_counter()
-    path = estimate_file(args.results, spec, args.output, backend=args.backend, jobs=args.jobs, quiet=args.quiet,
-                         split=args.split)
+    path = estimate_file(args.results, spec, args.output, args.split, run_options(args))
     print(f"ibsim: estimated {spec} into {path} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
 
 def command_tensorboard(args: argparse.Namespace) -> int:
-    from ibsim.export import export_projector
-    from ibsim.results import Results
-
     with Results.open(args.results) as results:  # the options are checked against the file, with their names
         config = export_projector(results, args.log_dir, args.run, args.every, args.layers, option_prefix="--")
     print(f"ibsim: wrote {config}; view it with: tensorboard --logdir {args.log_dir}", file=sys.stderr)
@@ -242,9 +241,6 @@ def command_tensorboard(args: argparse.Namespace) -> int:
 
 
 def command_plot(args: argparse.Namespace) -> int:
-    from ibsim.plots import make_plot
-    from ibsim.results import Results
-
     options = {"estimator": args.estimator} if args.estimator else {}
     plot = make_plot(args.kind, **options)
     with Results.open(args.results) as results:
@@ -255,8 +251,6 @@ def command_plot(args: argparse.Namespace) -> int:
 
 
 def command_import_config(args: argparse.Namespace) -> int:
-    from ibsim.config.seed_import import convert, import_config, read_seed_config
-
     if args.output == "-":
         sys.stdout.write(convert(read_seed_config(args.config), args.config).to_toml())
         return 0
@@ -268,8 +262,6 @@ def command_import_config(args: argparse.Namespace) -> int:
 
 
 def command_ls(args: argparse.Namespace) -> int:
-    from ibsim.catalog.cli import command_ls as list_folder
-
     return list_folder(args)
 
 

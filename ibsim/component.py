@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ibsim.config.spec import format_spec
+from ibsim.spec import format_spec
 from ibsim.params import Param, validate_params
 
 

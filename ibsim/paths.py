@@ -13,12 +13,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+from ibsim.toml_text import format_value
 from ibsim.errors import DiskFullError, OutputError
 
 #: Below this many free bytes, a library's failed write (netCDF4 reports a full
@@ -118,3 +120,20 @@ def os_errors(path: str | Path, action: str = "writing") -> Iterator[None]:
         if error.errno in _DISK_FULL:
             raise disk_full(path, action) from None
         raise OutputError(f"error while {action} {path}: {error.strerror or error}") from None
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(_value_text(v) for v in value)
+    text = value if isinstance(value, str) else format_value(value)
+    return _UNSAFE.sub("_", text).strip("_")
+
+
+def point_name(base: str, values: dict[str, Any]) -> str:
+    """The name of a sweep point: ``base__key=value__key=value``, safe as a file
+    name (characters other than letters, digits and ``._=+-`` become ``_``; a
+    name longer than 200 bytes keeps its start and a hash of the whole)."""
+    return shorten_name("__".join([base] + [f"{key}={_value_text(value)}" for key, value in values.items()]))

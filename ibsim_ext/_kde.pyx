@@ -11,6 +11,14 @@ Status codes per block: 0 ok, 1 a NaN or infinite activation, 3 out of memory.
 from libc.stdint cimport int64_t
 
 
+cdef extern from "common.h":
+    enum ib_status:
+        IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
+
+#: The kernel status codes (common.h owns them).
+STATUS_OK, STATUS_NONFINITE, STATUS_CODE_OVERFLOW, STATUS_NO_MEMORY = IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
+
+
 cdef extern from "kde_core.h" nogil:
     int kd_block(const float* t, int64_t n, int64_t d, const int64_t* labels, int64_t n_labels,
                  double scale, int n_threads, double* out)
@@ -35,4 +43,4 @@ def kde_log_sums(const float[:, :, ::1] acts, const int64_t[::1] labels, long n_
         with nogil:
             code = kd_block(&acts[b, 0, 0], acts.shape[1], acts.shape[2], &labels[0], n_labels, scale,
                             num_threads, &out[b, 0])
-        status[b] = 3 if code == 2 else code
+        status[b] = code

@@ -38,7 +38,6 @@
 #define IB_EDGE_TOL 1.0e-9
 #define IB_CODE_LIMIT 4.0e18
 
-enum { IB_OK = 0, IB_NONFINITE = 1, IB_CODE_OVERFLOW = 2 };
 
 typedef struct {
     uint64_t key;   /* packed key, or row hash on the hashed path */

@@ -20,6 +20,11 @@
 #define IB_CLONES_BYTES
 #endif
 
+/* The status every kernel returns for a block: the one list of kernel status
+ * codes (ibsim/estimators/kernels.py maps them to messages through the
+ * extensions' STATUS_* constants). */
+enum ib_status { IB_OK = 0, IB_NONFINITE = 1, IB_CODE_OVERFLOW = 2, IB_NO_MEMORY = 3 };
+
 /* splitmix64's finaliser: spreads the bits so the low bits index a table well */
 static inline uint64_t ib_mix(uint64_t h) {
     h ^= h >> 30;

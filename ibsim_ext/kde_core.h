@@ -246,11 +246,11 @@ typedef struct {
     int64_t a, b;
 } kd_pair;
 
-/* A and B (see the top of this file) of one block; returns 0, or 1 if a value
- * is not finite, or 2 if memory ran out. */
+/* A and B (see the top of this file) of one block; returns IB_OK, IB_NONFINITE
+ * or IB_NO_MEMORY (common.h). */
 static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels, int64_t n_labels, double scale,
                     int n_threads, double *out) {
-    int status = 2;
+    int status = IB_NO_MEMORY;
     int64_t cap = 16;
     while (cap < 2 * n) cap *= 2;
     int64_t *rep = malloc((size_t)n * sizeof(int64_t));
@@ -266,7 +266,7 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
 
     int64_t m = kd_dedup(t, n, d, labels, rep, weight, table, cap);
     if (m < 0) {
-        status = 1;
+        status = IB_NONFINITE;
         goto done;
     }
     /* order: by label (counting sort), then k-d within each label */
@@ -349,7 +349,7 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
     }
     out[0] = a_sum / (double)n;
     out[1] = b_sum / (double)n;
-    status = 0;
+    status = IB_OK;
 
 done:
     free(rep); free(weight); free(table); free(idx); free(key); free(count);

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibsim import Config, ConfigError, Experiment, Network, Recorder
-from ibsim.config.toml_text import dumps, parse_value
+from ibsim.toml_text import dumps, parse_value
 from tests.conftest import CONFIGS
 
 
@@ -143,6 +143,6 @@ def test_toml_writer_round_trips(document):
 @settings(max_examples=200, deadline=None)
 @given(values)
 def test_single_values_parse_back(value):
-    from ibsim.config.toml_text import format_value
+    from ibsim.toml_text import format_value
 
     assert parse_value(format_value(value)) == value

@@ -20,7 +20,7 @@ import xarray as xr
 import ibsim.pipeline.runner as runner
 from ibsim.config.config import Config
 from ibsim.datasets.harmonics import VAR_U_SHA256
-from ibsim.results.provenance import (
+from ibsim.resultsfile.provenance import (
     RunRecord, capture_warnings, data_checksum, experiment_id, finish_attrs, git_state, identity_attrs, warning_line,
 )
 from tests.conftest import CONFIGS, REPO

@@ -24,13 +24,11 @@ from typing import Mapping
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from ibsim.errors import ConfigError
 from ibsim.results import Results
+from ibsim.resultsfile.schema import DIVERGED
 
-#: ``run_status`` of a diverged run (see docs/results-format.md).
-DIVERGED = 2
 
 
 def _information(source: Results | xr.Dataset | str | Path, estimator: str | int | None,
@@ -71,6 +69,8 @@ def bootstrap_mean_ci(values: np.ndarray, confidence: float = 0.95, n_resamples:
     mean = float(values.mean())
     if values.size == 1 or np.all(values == values[0]):
         return mean, mean, mean
+    from scipy import stats  # heavy (0.6 s): imported when an interval is asked for
+
     result = stats.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
                              method="percentile", random_state=np.random.default_rng(seed))
     return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)

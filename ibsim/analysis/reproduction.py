@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ibsim.results import Results
+from ibsim.config import load_configs
+from ibsim.pipeline.runner import run_experiments
+from ibsim.threads import available_cores
 
 #: The repository root (``docs/`` and ``configs/`` live there in a checkout).
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -72,10 +75,6 @@ def run_config(config: str | Path, overrides: Sequence[str], results: Path, *, j
     Returns:
         The files by experiment name and the wall time of the run (0 when reused).
     """
-    from ibsim.config import load_configs
-    from ibsim.pipeline.runner import run_experiments
-    from ibsim.threads import available_cores
-
     path = Path(config)
     if not path.exists() and (REPOSITORY / path).exists():
         path = REPOSITORY / path

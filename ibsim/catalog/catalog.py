@@ -41,6 +41,7 @@ from ibsim.catalog.entry import (
 from ibsim.catalog.query import check_keys, spec_matches, value_matches, values_equal
 from ibsim.catalog.table import DEFAULT_KEYS, catalog_table
 from ibsim.errors import ConfigError, ResultsFileError
+from ibsim.results import Results
 
 #: Variables :meth:`Catalog.load` takes by default.
 DEFAULT_VARIABLES: tuple[str, ...] = ("I_XT", "I_TY", "accuracy", "loss")
@@ -381,8 +382,6 @@ class Catalog:
             ResultsFileError: The file is unreadable, or the run has no
                 finished file yet (running, interrupted or failed).
         """
-        from ibsim.results import Results
-
         entry = self[entry_id]
         if entry.status == UNREADABLE:
             raise ResultsFileError(entry.error or f"{entry.path} is unreadable")

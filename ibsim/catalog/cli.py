@@ -26,6 +26,7 @@ from ibsim.catalog.catalog import Catalog, status_counts
 from ibsim.catalog.query import check_keys
 from ibsim.catalog.table import ACCURACY_COLUMNS, DEFAULT_KEYS, catalog_table, format_table
 from ibsim.errors import ConfigError
+from ibsim.config.config import parse_overrides
 
 
 def add_ls_command(commands: Any) -> argparse.ArgumentParser:
@@ -65,8 +66,6 @@ def parse_where(items: list[str]) -> dict[str, Any]:
     Raises:
         ConfigError: An item is not ``key=value``.
     """
-    from ibsim.config.config import parse_overrides
-
     for item in items:
         if "=" not in item or not item.partition("=")[0].strip():
             raise ConfigError(f"--where expects key=value, got {item!r}")

@@ -20,7 +20,7 @@ import xarray as xr
 from ibsim.catalog.entry import Entry
 from ibsim.catalog.query import value_text
 from ibsim.errors import ResultsFileError
-from ibsim.results.reader import open_dataset, require
+from ibsim.resultsfile.reader import open_dataset, require
 
 
 def coordinate_name(key: str, taken: set[str]) -> str:

@@ -3,7 +3,7 @@
 An :class:`Entry` is the catalog's summary of a results file: the experiment's
 name and complete stored config, when it was written, how many runs and
 recorded epochs it holds, its estimates and its final accuracies. Reading an
-entry opens the file once with :func:`ibsim.results.reader.open_dataset`,
+entry opens the file once with :func:`ibsim.resultsfile.reader.open_dataset`,
 reads only the small variables it needs, and closes it. A file that cannot be
 read (not NetCDF, truncated, not an ibsim file, of a newer format, unfinished,
 damaged: lacking a variable every results file has or with dimensions that
@@ -16,7 +16,7 @@ validated through :class:`~ibsim.config.Config`, so files written by another
 version of ibsim (with keys this version does not know) still list.
 
 An entry's id is the experiment's stable id
-(:func:`ibsim.results.provenance.experiment_id`, a hash of the config, the
+(:func:`ibsim.resultsfile.provenance.experiment_id`, a hash of the config, the
 seed and the data checksum): the file's ``experiment_id`` attribute, or for
 files written before ibsim stored it, computed from the stored config. Runs
 without a finished file get the id their file will have; an unreadable file
@@ -37,8 +37,9 @@ import numpy as np
 
 from ibsim.catalog.query import format_config
 from ibsim.errors import ResultsFileError
-from ibsim.results.provenance import ID_LENGTH, experiment_id
-from ibsim.results.reader import open_dataset
+from ibsim.resultsfile.provenance import ID_LENGTH, experiment_id
+from ibsim.resultsfile.reader import open_dataset
+from ibsim.pipeline.parts import PartStore
 
 COMPLETED = "completed"
 UNREADABLE = "unreadable"
@@ -189,8 +190,6 @@ def read_run_entry(parts: Path, relpath: Path) -> Entry:
         parts: The part folder (``<name>.nc.parts``).
         relpath: The results file it will write, relative to the catalog's folder.
     """
-    from ibsim.pipeline.parts import PartStore
-
     store = PartStore(parts)
     record = store.read_run() or {}
     status = record.get("status")

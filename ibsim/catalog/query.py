@@ -22,7 +22,7 @@ rules, in order (the first that holds is a match):
 
 Values of the keys in :data:`SPEC_KEYS` (``dataset``, ``estimator``) are
 component specs, ``name(key=value, ...)``, and are also compared as specs
-(:func:`spec_matches`): parsed with :func:`ibsim.config.spec.parse_spec`, with
+(:func:`spec_matches`): parsed with :func:`ibsim.spec.parse_spec`, with
 aliases resolved to the registered name, they match when the names are equal
 and every parameter the wanted spec gives has an equal value in the stored one
 (numbers by value, in any order and spacing). So ``binning(bin_size = 7e-2)``
@@ -34,10 +34,12 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from ibsim.config.spec import format_spec, parse_spec
-from ibsim.config.toml_text import format_value, parse_value
+from ibsim.spec import format_spec, parse_spec
+from ibsim.toml_text import format_value, parse_value
 from ibsim.errors import ConfigError
 from ibsim.registry import did_you_mean
+from ibsim.datasets import DATASETS
+from ibsim.estimators import ESTIMATORS
 
 
 def value_text(value: Any) -> str:
@@ -129,12 +131,8 @@ SPEC_KEYS: tuple[str, ...] = ("dataset", "estimator")
 def _registry(key: str | None) -> Any:
     """The registry of the components a spec-valued config key names (None for other keys)."""
     if key == "dataset":
-        from ibsim.datasets import DATASETS
-
         return DATASETS
     if key == "estimator":
-        from ibsim.estimators import ESTIMATORS
-
         return ESTIMATORS
     return None
 
@@ -160,7 +158,7 @@ def parse_component(text: Any, key: str | None = None) -> tuple[str, dict[str, A
 
 
 def canonical_spec(text: str, key: str | None = None) -> str:
-    """The canonical text of a spec (:func:`ibsim.config.spec.format_spec` of
+    """The canonical text of a spec (:func:`ibsim.spec.format_spec` of
     its parsed form, the name resolved); ``text`` itself when it is not a spec."""
     parsed = parse_component(text, key)
     return format_spec(*parsed) if parsed is not None else text

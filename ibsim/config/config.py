@@ -15,10 +15,17 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from ibsim.config.toml_text import dumps, parse_value
+from ibsim.config.components import Components
+from ibsim.config.keys import EXPERIMENT_PARAMS
+from ibsim.datasets import DATASETS
 from ibsim.errors import ConfigError
+from ibsim.estimators import ESTIMATORS, resolve_spec
+from ibsim.networks.network import Network
 from ibsim.params import Param, validate_value
+from ibsim.recording.recorder import Recorder
 from ibsim.registry import did_you_mean
+from ibsim.spec import format_spec, parse_spec
+from ibsim.toml_text import dumps, parse_value
 
 #: Tables a config file may hold besides the keys (handled by the sweep loader).
 TABLES = ("sweep",)
@@ -26,12 +33,8 @@ TABLES = ("sweep",)
 
 def schema() -> dict[str, tuple[str, Param]]:
     """Every config key → (owner, declaration), in the order configs are written."""
-    from ibsim.experiment import Experiment
-    from ibsim.networks.network import Network
-    from ibsim.recording.recorder import Recorder
-
     table: dict[str, tuple[str, Param]] = {}
-    for owner, params in (("Experiment", Experiment.PARAMS), ("Network", Network.PARAMS), ("Recorder", Recorder.PARAMS)):
+    for owner, params in (("Experiment", EXPERIMENT_PARAMS), ("Network", Network.PARAMS), ("Recorder", Recorder.PARAMS)):
         for key, param in params.items():
             table[key] = (owner, param)
     return table
@@ -39,10 +42,6 @@ def schema() -> dict[str, tuple[str, Param]]:
 
 def _normalise(values: dict[str, Any], where: str) -> None:
     """Resolve names into canonical specs and check keys against each other."""
-    from ibsim.datasets import DATASETS
-    from ibsim.estimators import resolve_spec
-    from ibsim.config.spec import parse_spec
-
     def context(key: str) -> str:
         return f"config key '{key}'" + (f", {where}" if where else "")
 
@@ -58,9 +57,6 @@ def _normalise(values: dict[str, Any], where: str) -> None:
     # would reach estimators of more than one kind, no value can be right for all:
     # refuse, asking for each estimator's own parameter.
     if values["discretization_range"] is not None:
-        from ibsim.config.spec import format_spec
-        from ibsim.estimators import ESTIMATORS
-
         meanings = {"bin_size": "bin size", "variance": "noise variance", "noise_variance": "noise variance"}
         takers: dict[str, list[tuple[str, str, Any]]] = {}  # kind → (name, parameter, its default)
         for spec in specs:
@@ -114,6 +110,8 @@ class Config(Mapping[str, Any]):
     def __init__(self, values: Mapping[str, Any], source: str = "") -> None:
         self._values = dict(values)
         self.source = source
+        #: The dataset, network, recorder and estimators, built once.
+        self.components = Components.of(self._values)
 
     # ----------------------------------------------------------- construction
     @classmethod

@@ -5,7 +5,11 @@ parameter declarations so that it cannot drift from the code.
 """
 from __future__ import annotations
 
-from ibsim.config.toml_text import format_value
+from ibsim.toml_text import format_value
+from ibsim.config.config import schema
+from ibsim.datasets import DATASETS
+from ibsim.estimators import ESTIMATORS
+from ibsim.plots import PLOTS
 
 
 def _default(value: object) -> str:
@@ -14,11 +18,6 @@ def _default(value: object) -> str:
 
 def markdown() -> str:
     """The reference as Markdown."""
-    from ibsim.config.config import schema
-    from ibsim.datasets import DATASETS
-    from ibsim.estimators import ESTIMATORS
-    from ibsim.plots import PLOTS
-
     lines = [
         "# Configuration reference",
         "",

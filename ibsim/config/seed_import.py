@@ -37,8 +37,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ibsim.config.config import Config, schema
-from ibsim.config.toml_text import dumps
+from ibsim.toml_text import dumps
 from ibsim.errors import ConfigError, OutputError
+from ibsim.config.keys import EXPERIMENT_PARAMS
+from ibsim.params import validate_value
+from ibsim.datasets import DATASETS
+from ibsim.estimators import ESTIMATORS
+from ibsim.plots import PLOTS
+from ibsim.networks.network import Network
+from ibsim.paths import check_output_file, os_errors
 
 #: Seed keys that are ibsim keys of the same name and meaning.
 SAME_KEYS = ("epochs", "batch_size", "architecture", "optimizer", "learning_rate", "activation_fn",
@@ -131,9 +138,6 @@ def _registered(registry, value: Any, packages: tuple[str, ...], key: str, where
 
 def _early_stopping(args: Any, data: dict[str, Any], skipped: list, label: str, item: str) -> None:
     """The seed's ``earlystopping_manual.load(monitor='val_acc', value=0.94)``."""
-    from ibsim.experiment import Experiment
-    from ibsim.params import validate_value
-
     if isinstance(args, dict):
         monitor, value = args.get("monitor", "val_acc"), args.get("value", 0.94)
         extra = sorted(set(args) - {"monitor", "value"})
@@ -150,7 +154,7 @@ def _early_stopping(args: Any, data: dict[str, Any], skipped: list, label: str, 
         skipped.append((label, item, "a second early stop; ibsim has one (early_stopping)"))
         return
     try:
-        monitor = validate_value("monitor", monitor, Experiment.PARAMS["early_stopping_monitor"])
+        monitor = validate_value("monitor", monitor, EXPERIMENT_PARAMS["early_stopping_monitor"])
     except ConfigError:
         why = "ibsim's early_stopping watches test_accuracy (val_acc) or training_accuracy (acc), not other metrics"
         skipped.append((label, item, why))
@@ -171,10 +175,6 @@ def convert(seed: Mapping[str, Any], source: str = "") -> Conversion:
             a malformed callbacks or plotters list, or a value ibsim refuses
             (naming the key and ``source``).
     """
-    from ibsim.datasets import DATASETS
-    from ibsim.estimators import ESTIMATORS
-    from ibsim.plots import PLOTS
-
     where = source or "the seed config"
     keys = schema()
     data: dict[str, Any] = {}
@@ -187,9 +187,6 @@ def convert(seed: Mapping[str, Any], source: str = "") -> Conversion:
                 data[key] = value
         elif key == "model":
             try:
-                from ibsim.networks.network import Network
-                from ibsim.params import validate_value
-
                 data["model"] = validate_value("model", value, Network.PARAMS["model"])
             except ConfigError:
                 raise ConfigError(f"model {_json(value)} has no ibsim counterpart (ibsim models: feedforward, "
@@ -302,8 +299,6 @@ def import_config(path: str | Path, output: str | Path | None = None, *,
         OutputError: ``output`` exists (without ``force``), is a folder or
             cannot be written.
     """
-    from ibsim.paths import check_output_file, os_errors
-
     conversion = convert(read_seed_config(path), str(path))
     target = Path(output) if output is not None else default_output(path)
     check_output_file(target, "TOML file")

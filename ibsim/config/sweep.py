@@ -10,32 +10,13 @@ results file.
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 from typing import Any, Iterable
 
 from ibsim.config.config import Config, parse_overrides, read_toml, schema
-from ibsim.config.toml_text import format_value
 from ibsim.errors import ConfigError
-from ibsim.paths import shorten_name
+from ibsim.paths import point_name
 from ibsim.registry import did_you_mean
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
-
-
-def _value_text(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "-".join(_value_text(v) for v in value)
-    text = value if isinstance(value, str) else format_value(value)
-    return _UNSAFE.sub("_", text).strip("_")
-
-
-def point_name(base: str, values: dict[str, Any]) -> str:
-    """The name of a sweep point: ``base__key=value__key=value``, safe as a file
-    name (characters other than letters, digits and ``._=+-`` become ``_``; a
-    name longer than 200 bytes keeps its start and a hash of the whole)."""
-    return shorten_name("__".join([base] + [f"{key}={_value_text(value)}" for key, value in values.items()]))
-
 
 def expand(data: dict[str, Any], where: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The grid points of a config's ``[sweep]`` table as (config data, swept values).

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
+
+import warnings
 
 import numpy as np
 import xarray as xr
 
 from ibsim.component import Component
-from ibsim.config.spec import parse_spec
+from ibsim.spec import parse_spec
 from ibsim.errors import ConfigError, EstimatorError
 from ibsim.registry import Registry
 
@@ -67,6 +69,46 @@ class Estimator(Component):
     #: Whether the estimator needs the network's activations on probe inputs
     #: (:meth:`probe_inputs`), which only training can record.
     probes: ClassVar[bool] = False
+
+    @property
+    def runs_inline(self) -> bool:
+        """Whether the estimator can estimate each recorded epoch as it comes
+        (its bins do not depend on other epochs or layers)."""
+        return self.range_scope in (None, "block")
+
+    def block_ranges(self, act_min: np.ndarray, act_max: np.ndarray) -> np.ndarray | None:
+        """Activation ranges (R, E, L, 2) of this estimator's bins from the
+        per-block extremes, or None when its bins do not follow the data.
+
+        Args:
+            act_min: (R, E, L) minimum activation per (run, epoch, layer) block
+                (NaN where not recorded).
+            act_max: (R, E, L) maximum.
+        """
+        if self.range_scope is None:
+            return None
+        lo, hi = act_min, act_max
+        with warnings.catch_warnings():  # blocks never recorded (a run stopped, a layer not read) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if self.range_scope == "layer":
+                lo = np.broadcast_to(np.nanmin(act_min, axis=1, keepdims=True), act_min.shape)
+                hi = np.broadcast_to(np.nanmax(act_max, axis=1, keepdims=True), act_max.shape)
+            elif self.range_scope == "global":
+                lo = np.broadcast_to(np.nanmin(act_min, axis=(1, 2), keepdims=True), act_min.shape)
+                hi = np.broadcast_to(np.nanmax(act_max, axis=(1, 2), keepdims=True), act_max.shape)
+        return np.stack([lo, hi], axis=-1)
+
+    def range_layers(self, layer: int, n_layers: int) -> list[int]:
+        """The layers whose extremes set ``layer``'s bins (all of them for the
+        "global" scope)."""
+        return list(range(n_layers)) if self.range_scope == "global" else [layer]
+
+    def own_ranges(self, blocks: np.ndarray) -> np.ndarray | None:
+        """(blocks, 2) ranges for blocks (blocks, N, d) that are all this
+        estimator needs to know ("block" scope), else None."""
+        if self.range_scope != "block":
+            return None
+        return np.stack([blocks.min(axis=(1, 2)), blocks.max(axis=(1, 2))], axis=1)
 
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
         """I(X;T) and I(T;Y) in bits for each block: an array (blocks, 2)."""

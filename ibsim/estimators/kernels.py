@@ -24,10 +24,11 @@ except ImportError as error:  # pragma: no cover - a broken install
         "`pip install -e .` (needs a C compiler)"
     ) from error
 
+#: What each kernel status code means (the codes are common.h's, one list for every kernel).
 _STATUS = {
-    1: "NaN or infinite activations",
-    2: "bin codes overflow int64 (activations too large for the bin width)",
-    3: "out of memory",
+    _kde.STATUS_NONFINITE: "NaN or infinite activations",
+    _kde.STATUS_CODE_OVERFLOW: "bin codes overflow int64 (activations too large for the bin width)",
+    _kde.STATUS_NO_MEMORY: "out of memory",
 }
 
 
@@ -66,7 +67,7 @@ def check_finite_blocks(acts: np.ndarray) -> None:
     neurons = np.flatnonzero(bad.any(axis=0)).tolist()
     shown = ", ".join(map(str, neurons[:10])) + (", ..." if len(neurons) > 10 else "")
     raise BlockError(
-        f"{_STATUS[1]} ({int(bad.sum())} of {bad.size} values, in neuron(s) {shown})", block
+        f"{_STATUS[_kde.STATUS_NONFINITE]} ({int(bad.sum())} of {bad.size} values, in neuron(s) {shown})", block
     )
 
 
@@ -208,7 +209,7 @@ def _float64_entropies(
             with np.errstate(over="ignore"):  # an infinite quotient is refused as an overflow
                 block_codes = reference.bin_codes(block, lo[b], width[b], n_bins)
         except EstimatorError:  # the values are finite: the codes overflow int64
-            raise BlockError(_STATUS[2], b) from None
+            raise BlockError(_STATUS[_kde.STATUS_CODE_OVERFLOW], b) from None
         block_codes -= block_codes.min(axis=0)
         if block_codes.max() < _FLOAT32_HALVES:
             codes[b] = block_codes

@@ -15,7 +15,7 @@ import numpy as np
 
 from ibsim.errors import ConfigError
 from ibsim.results import Results
-from ibsim.results.schema import activation_name
+from ibsim.resultsfile.schema import activation_name
 
 
 def projector_options(

@@ -6,6 +6,7 @@ import signal
 from typing import Any, Callable, Sequence, TypeVar
 
 from ibsim.errors import IbsimError, RunFailedError
+from ibsim.registry import Registry
 
 T = TypeVar("T")
 
@@ -13,13 +14,18 @@ T = TypeVar("T")
 class Backend:
     """Runs tasks over units. Subclasses decide where and how many at a time.
 
-    ``threads`` is what each task may use; ``is_root`` says whether this process
-    gathers results and writes the output (False on MPI ranks other than 0).
+    A backend is built as ``cls(jobs)`` (``jobs``: the workers asked for, or
+    None; backends that place work by other means ignore it) and registered in
+    :data:`BACKENDS` by its name. ``threads`` is what each task may use;
+    ``is_root`` says whether this process gathers results and writes the output
+    (False on MPI ranks other than 0); ``jobs`` is how many units run at once on
+    this machine.
     """
 
     name = "base"
     threads = 1
     is_root = True
+    jobs = 1
 
     def map(self, task: Callable[[Any, Any], T], context: Any, units: Sequence[Any], desc: str = "",
             quiet: bool = True) -> list[T]:
@@ -88,3 +94,37 @@ def balanced_owners(costs: Sequence[float], workers: int) -> list[int]:
         owners[index] = worker
         load[worker] += costs[index]
     return owners
+
+
+BACKENDS: Registry[type[Backend]] = Registry("backend")
+
+#: Environment variables that MPI launchers set (MPICH/Hydra, Open MPI, PMIx, Slurm's srun).
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def launched_by_mpi() -> bool:
+    """True when this process was started by mpirun/mpiexec/srun with more than one rank."""
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    return os.environ.get("SLURM_NTASKS", "1").isdigit() and int(os.environ.get("SLURM_NTASKS", "1")) > 1 \
+        and "SLURM_PROCID" in os.environ and "PMI_RANK" in os.environ
+
+
+def backend_name(name: str = "auto", jobs: int | None = None) -> str:
+    """The registered backend ``name`` stands for: "auto" is "mpi" when launched
+    by an MPI launcher with several ranks, "joblib" when ``jobs`` > 1 is asked
+    for, "serial" otherwise.
+
+    Raises:
+        ConfigError: ``name`` is neither "auto" nor a registered backend.
+    """
+    if name == "auto":
+        return "mpi" if launched_by_mpi() else ("joblib" if jobs and jobs > 1 else "serial")
+    return BACKENDS.canonical(name)
+
+
+def make_backend(name: str = "auto", jobs: int | None = None) -> Backend:
+    """The backend called ``name`` (see :func:`backend_name`) for ``jobs`` workers."""
+    return BACKENDS.get(backend_name(name, jobs))(jobs)

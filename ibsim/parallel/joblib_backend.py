@@ -8,7 +8,7 @@ from joblib import Parallel, delayed
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from ibsim.errors import RunFailedError
-from ibsim.parallel.base import Backend, injected_failure, run_unit
+from ibsim.parallel.base import BACKENDS, Backend, injected_failure, run_unit
 from ibsim.progress import progress
 from ibsim.threads import available_cores, set_worker_threads
 
@@ -20,6 +20,7 @@ def _in_worker(task: Callable[[Any, Any], T], context: Any, unit: Any, threads: 
     return run_unit(task, context, unit, f"worker {os.getpid()}", inject)
 
 
+@BACKENDS.register("joblib")
 class JoblibBackend(Backend):
     """Runs units in ``jobs`` worker processes, each with its share of the cores.
 

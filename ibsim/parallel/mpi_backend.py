@@ -16,37 +16,25 @@ import traceback
 from typing import Any, Callable, Sequence, TypeVar
 
 from ibsim.errors import ElsewhereError
-from ibsim.parallel.base import Backend, balanced_owners, run_unit
+from ibsim.parallel.base import BACKENDS, Backend, balanced_owners, run_unit
 from ibsim.progress import progress
 from ibsim.threads import available_cores, set_worker_threads
 
 T = TypeVar("T")
-
-#: Environment variables that MPI launchers set (MPICH/Hydra, Open MPI, PMIx, Slurm's srun).
-_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
-
-
-def launched_by_mpi() -> bool:
-    """True when this process was started by mpirun/mpiexec/srun with more than one rank."""
-    for name in _SIZE_VARIABLES:
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 1:
-            return True
-    return os.environ.get("SLURM_NTASKS", "1").isdigit() and int(os.environ.get("SLURM_NTASKS", "1")) > 1 \
-        and "SLURM_PROCID" in os.environ and "PMI_RANK" in os.environ
-
 
 def unit_cost(unit: Any) -> float:
     """A unit's relative cost for balancing (units may define ``cost``)."""
     return float(getattr(unit, "cost", 1.0))
 
 
+@BACKENDS.register("mpi")
 class MPIBackend(Backend):
-    """Spreads units over the ranks of ``MPI.COMM_WORLD``."""
+    """Spreads units over the ranks of ``MPI.COMM_WORLD`` (``jobs`` is ignored:
+    the launcher sets the ranks)."""
 
     name = "mpi"
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: int | None = None) -> None:
         from mpi4py import MPI
 
         self._mpi = MPI

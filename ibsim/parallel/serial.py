@@ -3,19 +3,21 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence, TypeVar
 
-from ibsim.parallel.base import Backend, run_unit
+from ibsim.parallel.base import BACKENDS, Backend, run_unit
 from ibsim.progress import progress
 from ibsim.threads import worker_threads
 
 T = TypeVar("T")
 
 
+@BACKENDS.register("serial")
 class SerialBackend(Backend):
-    """Runs units one after the other; each may use all of this process's cores."""
+    """Runs units one after the other; each may use all of this process's cores
+    (``jobs`` is ignored)."""
 
     name = "serial"
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: int | None = None) -> None:
         self.threads = worker_threads()
 
     def map(self, task: Callable[[Any, Any], T], context: Any, units: Sequence[Any], desc: str = "",

@@ -9,11 +9,12 @@ import xarray as xr
 
 from ibsim.config.config import Config
 from ibsim.pipeline.data import ExperimentData
-from ibsim.pipeline.parts import RUN_STATUS_MEANINGS, GroupSummary, PartStore
+from ibsim.pipeline.parts import GroupSummary, PartStore
+from ibsim.resultsfile.schema import RUN_STATUS_MEANINGS
 from ibsim.pipeline.plan import Plan
 from ibsim.recording.recorder import recorded_split
-from ibsim.results.schema import EVERY_EPOCH, MI_SPLIT_DIM, RUN, activation_attrs
-from ibsim.results.writer import Cube, base_attrs, write_dataset
+from ibsim.resultsfile.schema import EVERY_EPOCH, MI_SPLIT_DIM, RUN, activation_attrs
+from ibsim.resultsfile.writer import Cube, base_attrs, write_dataset
 
 SPLITS = ["training", "test"]
 

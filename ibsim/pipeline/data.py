@@ -5,16 +5,16 @@ import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from ibsim.config.config import Config
-from ibsim.config.spec import parse_spec
-from ibsim.datasets import DATASETS, DataSplits, Split
+from ibsim.datasets import Dataset, DataSplits, Split
 from ibsim.errors import ConfigError
 from ibsim.recording.recorder import mi_splits, recorded_split
-from ibsim.results.schema import SAMPLE_SPLIT_CODES
-from ibsim.estimators import input_groups, make_estimator
+from ibsim.resultsfile.schema import SAMPLE_SPLIT_CODES
+from ibsim.estimators import Estimator, input_groups
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,17 @@ class ExperimentData:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(dataset: str, seed: int, train_fraction: float, split: str, data_dir: str | None) -> ExperimentData:
-    name, params = parse_spec(dataset)
-    splits = DATASETS.get(name)(**params).splits(seed, train_fraction, Path(data_dir) if data_dir else None)
+def _load(dataset: Dataset, seed: int, train_fraction: float, split: str, data_dir: str | None) -> ExperimentData:
+    splits = dataset.splits(seed, train_fraction, Path(data_dir) if data_dir else None)
     recorded = splits.split(split)
     groups, n_groups = input_groups(recorded.X)
     return ExperimentData(splits, recorded, groups, n_groups)
 
 
-def probe_points(estimators: list[str], X: np.ndarray) -> tuple[np.ndarray | None, dict[str, slice]]:
+def probe_points(estimators: Sequence[Estimator], X: np.ndarray) -> tuple[np.ndarray | None, dict[str, slice]]:
     """The probe inputs of the estimators that have them, stacked, and each one's rows."""
     pieces, rows, start = [], {}, 0
-    for spec in estimators:
-        estimator = make_estimator(spec)
+    for estimator in estimators:
         if estimator.probes:
             points = np.asarray(estimator.probe_inputs(X), dtype=np.float32)
             rows[estimator.spec] = slice(start, start + len(points))
@@ -93,10 +91,10 @@ def experiment_data(config: Config, data_dir: str | Path | None = None) -> Exper
     the estimated ones), each estimated split's rows, and the estimators'
     probe inputs."""
     data = _load(
-        config.dataset, config.seed, config.train_fraction, recorded_split(config.calculate_mi_for),
+        config.components.dataset, config.seed, config.train_fraction, recorded_split(config.calculate_mi_for),
         str(data_dir) if data_dir else None,
     )
-    probe, rows = probe_points(list(config.estimator), data.recorded.X)
+    probe, rows = probe_points(config.components.estimators, data.recorded.X)
     return dataclasses.replace(data, probe=probe, probe_rows=rows,
                                views=split_views(data, mi_splits(config.calculate_mi_for),
                                                  recorded_split(config.calculate_mi_for)))

@@ -2,40 +2,18 @@
 deferred units (one estimator over one group's runs and a slice of epochs)."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ibsim.config.config import Config
 from ibsim.errors import EstimatorError
-from ibsim.estimators import Estimator, LayerBlocks, make_estimator
+from ibsim.estimators import Estimator, LayerBlocks
 from ibsim.estimators.kernels import BlockError
 from ibsim.pipeline.data import ExperimentData, SplitView
 from ibsim.pipeline.parts import GroupSummary, PartStore
 from ibsim.pipeline.plan import EstimationUnit
 from ibsim.threads import limit_kernel_threads
-
-
-def block_ranges(scope: str, act_min: np.ndarray, act_max: np.ndarray) -> np.ndarray:
-    """Activation ranges (R, E, L, 2) for estimators whose bins follow the data.
-
-    Args:
-        scope: "block" (each run, epoch, layer), "layer" (each run and layer over
-            all epochs) or "global" (each run over all layers and epochs).
-        act_min: (R, E, L) minimum activation per block (NaN where not recorded).
-        act_max: (R, E, L) maximum.
-    """
-    lo, hi = act_min, act_max
-    with warnings.catch_warnings():  # blocks never recorded (a run stopped, a layer not read) stay NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if scope == "layer":
-            lo = np.broadcast_to(np.nanmin(act_min, axis=1, keepdims=True), act_min.shape)
-            hi = np.broadcast_to(np.nanmax(act_max, axis=1, keepdims=True), act_max.shape)
-        elif scope == "global":
-            lo = np.broadcast_to(np.nanmin(act_min, axis=(1, 2), keepdims=True), act_min.shape)
-            hi = np.broadcast_to(np.nanmax(act_max, axis=(1, 2), keepdims=True), act_max.shape)
-    return np.stack([lo, hi], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -112,7 +90,7 @@ class InlineEstimation:
 
     def __init__(self, config: Config, indices: tuple[int, ...], data: ExperimentData, summary: GroupSummary,
                  epochs: np.ndarray):
-        self.estimators = [make_estimator(config.estimator[i]) for i in indices]
+        self.estimators = [config.components.estimators[i] for i in indices]
         self.probe_rows = [data.probe_rows.get(e.spec) for e in self.estimators]
         self.views = data.views
         self.samples = [Samples.of(view, data.n_classes) for view in data.views]
@@ -137,9 +115,7 @@ class InlineEstimation:
                 going_acts = acts[going]
                 for s, (view, samples) in enumerate(zip(self.views, self.samples)):
                     block = split_block(going_acts, view)
-                    ranges = None
-                    if estimator.range_scope == "block":
-                        ranges = np.stack([block.min(axis=(1, 2)), block.max(axis=(1, 2))], axis=1)
+                    ranges = estimator.own_ranges(block)
                     self.values[i, going, slot, k, s] = estimate_layer(estimator, block, samples, ranges, where, k,
                                                                        edges)
 
@@ -155,15 +131,14 @@ def estimate_unit(
 
     Blocks after a run stopped (diverged or early-stopped) are NaN.
     """
-    estimator = make_estimator(config.estimator[unit.estimator])
+    estimator = config.components.estimators[unit.estimator]
     summary = store.read_summary(unit.group)
     n_layers = summary.act_min.shape[2]
     arrays = store.open_activations(unit.group, n_layers)
     e0, e1 = unit.epoch_start, unit.epoch_stop
     views = data.views
     result = np.full((len(summary.runs), e1 - e0, n_layers, len(views), 2), np.nan)
-    ranges = [block_ranges(estimator.range_scope, summary.split_min[..., s], summary.split_max[..., s])
-              if estimator.range_scope else None for s in range(len(views))]
+    ranges = [estimator.block_ranges(summary.split_min[..., s], summary.split_max[..., s]) for s in range(len(views))]
     valid = epochs[None, e0:e1] <= summary.stop_epoch[:, None]
     widths = [array.shape[-1] for array in arrays]
     rows = data.probe_rows.get(estimator.spec)

@@ -35,10 +35,6 @@ from ibsim.errors import DiskFullError, PartFolderError
 from ibsim.networks.ensemble import EnsembleState
 from ibsim.paths import disk_full, os_errors
 
-#: run_status values (also the results file's flag values).
-COMPLETED, EARLY_STOPPED, DIVERGED = 0, 1, 2
-RUN_STATUS_MEANINGS = "completed early_stopped diverged"
-
 #: ``made_by`` of every run.json this version writes.
 MADE_BY = "ibsim"
 #: Format of the checkpoint files; bump when their layout changes.

@@ -95,12 +95,9 @@ class PlanShape:
 
 def estimator_placement(config: Config) -> tuple[list[int], list[int]]:
     """Which of the config's estimators run inline and which afterwards."""
-    from ibsim.estimators import make_estimator
-
     inline, deferred = [], []
-    for index, spec in enumerate(config.estimator):
-        can_inline = make_estimator(spec).range_scope in (None, "block")
-        (inline if config.inline_estimation and can_inline else deferred).append(index)
+    for index, estimator in enumerate(config.components.estimators):
+        (inline if config.inline_estimation and estimator.runs_inline else deferred).append(index)
     return inline, deferred
 
 
@@ -123,8 +120,6 @@ def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT)
     at a time. Deferred estimation is cut per estimator, group and slice of
     ``epochs_per_unit`` recorded epochs.
     """
-    from ibsim.recording.recorder import Recorder
-
     runs = list(config.runs) if config.runs is not None else list(range(config.n_runs))
     size = config.group_size
     weights = sum(a * b for a, b in zip(config.architecture[:-1], config.architecture[1:])) + sum(config.architecture)
@@ -132,7 +127,7 @@ def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT)
         Group(i, tuple(runs[k : k + size]), cost=min(size, len(runs) - k) * config.epochs * weights)
         for i, k in enumerate(range(0, len(runs), size))
     )
-    recorder = Recorder(**{k: config[k] for k in Recorder.PARAMS})
+    recorder = config.components.recorder
     epochs = recorder.epochs(config.epochs)
     inline, deferred = estimator_placement(config)
     step = max(1, epochs_per_unit)

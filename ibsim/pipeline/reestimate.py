@@ -16,6 +16,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import netCDF4
 import numpy as np
@@ -23,10 +24,11 @@ import numpy as np
 from ibsim.errors import ConfigError
 from ibsim.estimators import Estimator, make_estimator
 from ibsim.parallel import make_backend
-from ibsim.pipeline.estimation import Samples, block_ranges, estimate_layer
-from ibsim.results.reader import open_dataset, require
-from ibsim.results.schema import MI_SPLIT_DIM, SAMPLE_SPLIT_CODES, activation_name
-from ibsim.results.writer import temporary_path
+from ibsim.pipeline.estimation import Samples, estimate_layer
+from ibsim.pipeline.options import RunOptions
+from ibsim.resultsfile.reader import open_dataset, require
+from ibsim.resultsfile.schema import MI_SPLIT_DIM, SAMPLE_SPLIT_CODES, activation_name
+from ibsim.resultsfile.writer import temporary_path
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class FileContext:
     """What a re-estimation unit needs: the file, the estimator, the run order."""
 
     path: str
-    spec: str
+    estimator: Estimator
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def _subset_ranges(ds, run_position: int, slots: np.ndarray, rows: np.ndarray, l
 
 def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
     """I(X;T), I(T;Y) (epochs, 2) of one run and layer, NaN after the run stopped."""
-    estimator = make_estimator(context.spec)
+    estimator = context.estimator
     ds = open_dataset(context.path)
     try:
         rows = split_rows(ds, unit.split, context.path)
@@ -114,14 +116,14 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
         if rows is not None:
             acts = acts[:, rows]
         ranges = None
-        if estimator.range_scope:
+        if estimator.range_scope:  # bins that follow the data
             if rows is None:
                 lo = ds["activation_min"].values[unit.run_position][None]
                 hi = ds["activation_max"].values[unit.run_position][None]
             else:  # the split's own ranges, as a run estimating that split has them
-                layers = list(range(ds.sizes["layer"])) if estimator.range_scope == "global" else [unit.layer]
+                layers = estimator.range_layers(unit.layer, ds.sizes["layer"])
                 lo, hi = np.moveaxis(_subset_ranges(ds, unit.run_position, slots, rows, layers), -1, 0)
-            ranges = block_ranges(estimator.range_scope, lo, hi)[0, slots, unit.layer]
+            ranges = estimator.block_ranges(lo, hi)[0, slots, unit.layer]
         where = [(run, int(epochs[s])) for s in slots]
         result[slots] = estimate_layer(estimator, acts, samples, ranges, where, unit.layer)
         return result
@@ -144,7 +146,7 @@ def _check_file(path: Path, split: str | None) -> FileLayout:
 
     Raises:
         ResultsFileError: The file cannot be read, is of a newer format or
-            damaged (see :func:`~ibsim.results.reader.open_dataset`), or kept
+            damaged (see :func:`~ibsim.resultsfile.reader.open_dataset`), or kept
             no activation cubes; the file is not changed.
         ConfigError: The file did not record the samples of ``split``, or
             estimates other splits (its estimates have a slot per split).
@@ -170,10 +172,9 @@ def estimate_file(
     path: str | Path,
     estimator: str | Estimator,
     output: str | Path | None = None,
-    backend: str = "auto",
-    jobs: int | None = None,
-    quiet: bool = True,
     split: str | None = None,
+    options: RunOptions | None = None,
+    **changes: Any,
 ) -> Path:
     """Estimate from a results file's activations and store the estimate in it.
 
@@ -184,9 +185,8 @@ def estimate_file(
         split: Estimate on the training or test samples of a file that recorded
             more (``calculate_mi_for = "full_dataset"`` or several splits);
             default: every split the file estimates, or all its recorded samples.
-        backend: "auto", "serial", "joblib" or "mpi" (units are (run, layer) pairs).
-        jobs: Workers of the joblib backend.
-        quiet: Hide the progress bar.
+        options: How to run (backend, workers, progress); units are (run, layer) pairs.
+        **changes: Single run options (``backend="serial"``) over ``options``.
 
     Returns:
         The path written.
@@ -197,6 +197,7 @@ def estimate_file(
             damaged or kept no activation cubes (checked before any work;
             the file is left as it was).
     """
+    options = RunOptions.from_kwargs(options, **changes)
     path = Path(path)
     made = make_estimator(estimator)
     spec = made.spec
@@ -210,10 +211,10 @@ def estimate_file(
     targets = [split] if split is not None else (list(layout.splits) or [None])
     label = spec if layout.splits or split in (None, layout.recorded) else f"{spec} @ {split}"
     units = [FileUnit(r, k, s) for s in targets for r in range(n_runs) for k in range(n_layers)]
-    runner = make_backend(backend, jobs)
+    runner = make_backend(options.backend, options.jobs)
     try:
-        pieces = runner.map(estimate_file_unit, FileContext(str(path), spec), units, desc="estimating",
-                            quiet=quiet)
+        pieces = runner.map(estimate_file_unit, FileContext(str(path), made), units, desc="estimating",
+                            quiet=options.quiet)
         if not runner.is_root:
             runner.comm.Barrier()  # the others wait until rank 0 has written the file
             return Path(output or path)

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,11 +32,12 @@ from ibsim.pipeline import budget
 from ibsim.pipeline.assemble import assemble
 from ibsim.pipeline.data import check_trainable, experiment_data
 from ibsim.pipeline.estimation import estimate_unit
+from ibsim.pipeline.options import RunOptions
 from ibsim.paths import check_output_file, free_bytes
 from ibsim.pipeline.parts import GroupSummary, PartStore, os_errors
 from ibsim.pipeline.plan import AssemblyUnit, EstimationUnit, Group, Plan, PlanShape, make_plan, plan_shape
-from ibsim.pipeline.training import train_group
-from ibsim.results.provenance import RunRecord, current_record, record_run
+from ibsim.pipeline.training import divergence_note, train_group
+from ibsim.resultsfile.provenance import RunRecord, current_record, record_run
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,6 @@ def assemble_task(context: RunContext, item: JobUnit) -> Path:
               for u in plan.estimation_units]
     estimates = gather_estimates(plan, summaries, pieces, plan.estimation_units)
     data = experiment_data(job.config, context.data_dir)
-    from ibsim.pipeline.training import divergence_note
-
     epochs = np.asarray(plan.epochs)
     notes = [divergence_note(job.config.name, summary, epochs) for summary in summaries]
     record = context.record or current_record()
@@ -273,41 +272,36 @@ def _disk_full_message(error: BaseException, targets: Sequence[tuple[Config, Pat
 def run_experiments(
     configs: Sequence[Config],
     outputs: Sequence[str | Path],
-    *,
-    data_dir: str | Path | None = None,
-    backend: str = "auto",
-    jobs: int | None = None,
-    quiet: bool = True,
-    resume: bool = False,
+    options: RunOptions | None = None,
+    **changes: Any,
 ) -> list[Path]:
     """Run experiments as one pool of units and write one results file each.
 
     Args:
         configs: The experiments.
-        outputs: One results file per experiment.
-        data_dir: Folder of downloaded datasets (default: ``IBSIM_DATA_DIR`` or the user cache).
-        backend: "auto", "serial", "joblib" or "mpi".
-        jobs: Workers of the joblib backend.
-        quiet: Hide progress bars.
-        resume: Continue interrupted runs: finished groups and estimation units are
-            kept, unfinished groups continue from their last checkpoint.
+        outputs: One results file per experiment (an existing folder: the file
+            ``<name>.nc`` inside it).
+        options: How to run (backend, workers, data folder, resume, progress).
+        **changes: Single run options (``backend="serial"``) over ``options``.
 
     Returns:
         The files written (on MPI ranks other than 0: an empty list).
     """
-    runner = make_backend(backend, jobs)
+    options = RunOptions.from_kwargs(options, **changes)
+    resume, quiet = options.resume, options.quiet
+    runner = make_backend(options.backend, options.jobs)
     targets = [(config, resolve_output(config, output)) for config, output in zip(configs, outputs)]
     started: list[Job] = []
     needs: list[tuple[PlanShape, budget.Resources]] = []
     try:
-        context_dir = str(resolve_data_dir(data_dir))
+        context_dir = str(resolve_data_dir(options.data_dir))
         refusal = None
         if runner.is_root:
             # everything that can be checked before training, by arithmetic before
             # any plan is built: data files (and their checksums), values that
             # cannot train, room on disk and in memory, the output paths
             try:
-                needs = check_budget(targets, context_dir, getattr(runner, "jobs", 1), resume)
+                needs = check_budget(targets, context_dir, runner.jobs, resume)
                 for config, output in targets:
                     job = Job(config, None, output, parts_path(output))
                     prepare(job, resume, quiet)
@@ -340,30 +334,3 @@ def run_experiments(
         raise
     finally:
         runner.close()
-
-
-def run_experiment(
-    config: Config,
-    output: str | Path | None = None,
-    *,
-    data_dir: str | Path | None = None,
-    backend: str = "auto",
-    jobs: int | None = None,
-    quiet: bool = True,
-    resume: bool = False,
-):
-    """Train, record, estimate and write one experiment's results.
-
-    Returns:
-        :class:`~ibsim.results.Results` opened from ``output``, or loaded into
-        memory when no output was given (None on MPI ranks other than 0).
-    """
-    from ibsim.results import Results
-
-    with tempfile.TemporaryDirectory(prefix="ibsim-") as scratch:
-        path = Path(output) if output is not None else Path(scratch) / "results.nc"
-        written = run_experiments([config], [path], data_dir=data_dir, backend=backend, jobs=jobs,
-                                  quiet=quiet, resume=resume)
-        if not written:
-            return None
-        return Results.load(path) if output is None else Results.open(path)

@@ -8,11 +8,11 @@ from typing import Protocol
 import numpy as np
 
 from ibsim.config.config import Config
-from ibsim.networks.ensemble import PROBABILITY_EPSILON, GradientStats
-from ibsim.networks.network import Network
+from ibsim.networks.ensemble import PROBABILITY_EPSILON, Ensemble, GradientStats
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.estimation import InlineEstimation
-from ibsim.pipeline.parts import COMPLETED, DIVERGED, EARLY_STOPPED, Checkpoint, GroupSummary, PartStore
+from ibsim.pipeline.parts import Checkpoint, GroupSummary, PartStore
+from ibsim.resultsfile.schema import COMPLETED, DIVERGED, EARLY_STOPPED
 from ibsim.pipeline.plan import Group, Plan
 from ibsim.progress import progress
 
@@ -197,10 +197,8 @@ class GroupTraining:
 
     def __init__(self, config: Config, plan: Plan, group: Group, data: ExperimentData, store: PartStore,
                  threads: int = 1, sinks: list[Sink] | None = None, resume: bool = False) -> None:
-        from ibsim.networks.ensemble import Ensemble
-
         self.config, self.group, self.epochs, self.store = config, group, plan.epochs, store
-        network = Network(**{k: config[k] for k in Network.PARAMS})
+        network = config.components.network
         self.ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
         n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
         n_probe = 0 if data.probe is None else len(data.probe)

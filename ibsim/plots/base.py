@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from ibsim.component import Component
-from ibsim.config.spec import parse_spec
+from ibsim.spec import parse_spec
 from ibsim.errors import ResultsFileError
 from ibsim.paths import check_output_file
 from ibsim.registry import Registry
-from ibsim.results.reader import missing_variable
+from ibsim.resultsfile.reader import missing_variable
 
 if TYPE_CHECKING:
     from ibsim.results import Results
@@ -95,7 +96,6 @@ def mean_over_runs(var: xr.DataArray, results: "Results") -> xr.DataArray:
 
 def epoch_norm(epochs: np.ndarray):
     """A colour norm for epochs: logarithmic when they span decades."""
-    from matplotlib.colors import LogNorm, Normalize
 
     positive = epochs[epochs > 0]
     if positive.size and positive.max() / positive.min() >= 100:

@@ -14,7 +14,7 @@ from matplotlib.patches import Ellipse
 
 from ibsim.errors import NoFiniteRunError
 from ibsim.params import AnyOf, Boolean, Constant, Interval, Options, Param, String
-from ibsim.pipeline.parts import DIVERGED
+from ibsim.resultsfile.schema import DIVERGED
 from ibsim.plots.base import PLOTS, Plot, epoch_norm, label, mean_over_runs
 
 if TYPE_CHECKING:

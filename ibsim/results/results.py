@@ -9,9 +9,11 @@ import numpy as np
 import xarray as xr
 
 from ibsim.errors import ConfigError, ResultsFileError
-from ibsim.results.schema import MI_SPLIT_DIM
-from ibsim.results.reader import file_of, naming_file, open_dataset, require
-from ibsim.results.writer import write_dataset
+from ibsim.resultsfile.schema import MI_SPLIT_DIM
+from ibsim.resultsfile.reader import file_of, naming_file, open_dataset, require
+from ibsim.resultsfile.writer import write_dataset
+from ibsim.config.config import Config
+from ibsim.plots import make_plot
 
 
 class Results:
@@ -40,7 +42,7 @@ class Results:
         Raises:
             ResultsFileError: The file is not a readable, complete results file
                 of a format this ibsim reads, or its layout is damaged (see
-                :func:`~ibsim.results.reader.open_dataset`).
+                :func:`~ibsim.resultsfile.reader.open_dataset`).
         """
         return cls(open_dataset(path), path)
 
@@ -92,8 +94,6 @@ class Results:
     @property
     def config(self):
         """The :class:`~ibsim.config.Config` that produced these results."""
-        from ibsim.config.config import Config
-
         text = self.dataset.attrs.get("config", "")
         try:
             return Config.from_dict(tomllib.loads(text), where="results file config")
@@ -160,8 +160,6 @@ class Results:
         Returns:
             The matplotlib Figure.
         """
-        from ibsim.plots import make_plot
-
         return make_plot(kind, **options).draw(self, path)
 
     def plot_infoplane(self, path: str | Path | None = None, **options: Any):

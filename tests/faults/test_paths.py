@@ -13,7 +13,7 @@ import pytest
 from ibsim import ConfigError
 from ibsim.cli import main
 from ibsim.config import Config, load_configs
-from ibsim.config.sweep import point_name
+from ibsim.paths import point_name
 from ibsim.paths import MAX_NAME_BYTES, name_problem
 from tests.conftest import CONFIGS
 

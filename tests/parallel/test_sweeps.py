@@ -7,7 +7,8 @@ import xarray as xr
 
 from ibsim import ConfigError, Experiment
 from ibsim.cli import main
-from ibsim.config.sweep import load_configs, point_name
+from ibsim.config.sweep import load_configs
+from ibsim.paths import point_name
 
 BASE = """
 dataset = "harmonics"

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 from ibsim.results import Results
-from ibsim.results.schema import activation_attrs
-from ibsim.results.writer import annotate
+from ibsim.resultsfile.schema import activation_attrs
+from ibsim.resultsfile.writer import annotate
 
 EPOCHS = [0, 1, 2, 5, 10, 20, 50, 100]
 WIDTHS = [4, 3, 2]

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ibsim.errors import ResultsFileError
-from ibsim.results.schema import (
+from ibsim.resultsfile.schema import (
     ACTIVATIONS_PREFIX,
     COORD_ATTRS,
     FORMAT_MAJOR,
@@ -93,7 +93,7 @@ def check_format_version(version: object, path: str | Path) -> None:
 
     Raises:
         ResultsFileError: The attribute is missing, not ``MAJOR.MINOR``, or of
-            another major version than :data:`~ibsim.results.schema.FORMAT_MAJOR`.
+            another major version than :data:`~ibsim.resultsfile.schema.FORMAT_MAJOR`.
     """
     if version is None:
         raise ResultsFileError(f"{path} has no format_version attribute: it is damaged (ibsim writes {FORMAT_VERSION})")
@@ -116,10 +116,10 @@ def check_format_version(version: object, path: str | Path) -> None:
 def check_layout(ds: xr.Dataset, path: str | Path | None = None) -> None:
     """Refuse a dataset whose layout is not that of a results file.
 
-    Checks that every variable of :data:`~ibsim.results.schema.REQUIRED_VARIABLES`
+    Checks that every variable of :data:`~ibsim.resultsfile.schema.REQUIRED_VARIABLES`
     is present, that each known variable has its dimensions
-    (:data:`~ibsim.results.schema.VARIABLE_DIMS`), that each dimension of
-    :data:`~ibsim.results.schema.COORD_ATTRS` in use has its coordinate, and
+    (:data:`~ibsim.resultsfile.schema.VARIABLE_DIMS`), that each dimension of
+    :data:`~ibsim.resultsfile.schema.COORD_ATTRS` in use has its coordinate, and
     that the activation cubes are either absent or exactly one per layer
     (``activations_1`` .. ``activations_L``), each as wide as ``layer_width``
     says. Reads only ``layer_width``'s few numbers.
@@ -209,7 +209,7 @@ def require(
     """Raise unless ``ds`` holds every variable of ``names``.
 
     Each consumer of results files calls this with what it needs beyond
-    :data:`~ibsim.results.schema.REQUIRED_VARIABLES`, which
+    :data:`~ibsim.resultsfile.schema.REQUIRED_VARIABLES`, which
     :func:`open_dataset` has checked already.
 
     Args:

@@ -49,6 +49,11 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
 EVERY_EPOCH = "every_epoch"
 RUN = "run"
 
+#: ``run_status`` of each run (the file's flag values): the one list of run
+#: status codes, used in training, the part folder, the file and every reader.
+COMPLETED, EARLY_STOPPED, DIVERGED = 0, 1, 2
+RUN_STATUS_MEANINGS = "completed early_stopped diverged"
+
 #: Codes of ``sample_split``: which split each recorded sample belongs to.
 SAMPLE_SPLIT_CODES = {"training": 0, "test": 1}
 

@@ -11,7 +11,7 @@ import re
 import tomllib
 from typing import Any, Mapping
 
-from ibsim.config.toml_text import format_value, parse_inline_table
+from ibsim.toml_text import format_value, parse_inline_table
 from ibsim.errors import ConfigError
 
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)

@@ -22,13 +22,12 @@ import numpy as np
 import xarray as xr
 
 from ibsim.paths import NEARLY_FULL_BYTES, disk_full, free_bytes
-from ibsim.results.provenance import finish_attrs, identity_attrs
-from ibsim.results.schema import (
+from ibsim.resultsfile.provenance import finish_attrs, identity_attrs
+from ibsim.resultsfile.schema import (
     COORD_ATTRS,
     FORMAT_NAME,
     FORMAT_VERSION,
     VARIABLE_ATTRS,
-    activation_attrs,
 )
 
 PACKAGES = ("ibsim", "numpy", "scipy", "numba", "tensorflow-cpu", "tensorflow", "xarray", "netCDF4", "mpi4py")
@@ -79,9 +78,9 @@ def base_attrs(config_toml: str, extra: dict[str, Any] | None = None) -> dict[st
     """Global attributes every results file carries.
 
     Besides the format, the config and the versions: ``experiment_id`` and
-    ``data_checksum`` (:func:`ibsim.results.provenance.identity_attrs`) and
+    ``data_checksum`` (:func:`ibsim.resultsfile.provenance.identity_attrs`) and
     ``python_version``; ``extra`` adds more (the run's provenance, see
-    :class:`ibsim.results.provenance.RunRecord`).
+    :class:`ibsim.resultsfile.provenance.RunRecord`).
     """
     versions = package_versions()
     attrs = {

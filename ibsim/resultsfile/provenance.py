@@ -20,7 +20,7 @@ records the Python warnings shown while the function runs; the runner hands the
 record to each assembly unit, whose :meth:`RunRecord.attrs` become global
 attributes of the results file. :func:`finish_attrs` stamps ``finished_at``
 and ``duration_s`` when the file is complete
-(:func:`ibsim.results.writer.write_dataset`). Nothing here fails a run: git
+(:func:`ibsim.resultsfile.writer.write_dataset`). Nothing here fails a run: git
 that is missing, slow or confused leaves its attributes out.
 """
 from __future__ import annotations
@@ -41,6 +41,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from ibsim.datasets.harmonics import VAR_U_SHA256
+from ibsim.datasets.mushroom import MUSHROOM_FILE
+from ibsim.datasets.mnist import MNIST_FILES
+from ibsim.datasets.mnist import FASHION_FILES
+from ibsim.spec import parse_spec
+from ibsim.datasets import DATASETS
+from ibsim.errors import ConfigError
 
 #: Seconds a git command may take before its attributes are left out.
 GIT_TIMEOUT_S = 5.0
@@ -259,21 +266,13 @@ def record_run(function: F) -> F:
 def _dataset_files_checksums(name: str) -> list[str]:
     """Checksums of the files a registered dataset is read from (empty when unknown)."""
     if name == "harmonics":
-        from ibsim.datasets.harmonics import VAR_U_SHA256
-
         return [f"sha256:{VAR_U_SHA256}"]
     files: list[Any] = []
     if name == "mushroom":
-        from ibsim.datasets.mushroom import MUSHROOM_FILE
-
         files = [MUSHROOM_FILE]
     elif name == "mnist":
-        from ibsim.datasets.mnist import MNIST_FILES
-
         files = [MNIST_FILES[k] for k in sorted(MNIST_FILES)]
     elif name == "fashion_mnist":
-        from ibsim.datasets.mnist import FASHION_FILES
-
         files = [FASHION_FILES[k] for k in sorted(FASHION_FILES)]
     return [f"{algorithm}:{digest}" for spec in files for algorithm, digest in spec.checksums]
 
@@ -290,10 +289,6 @@ def data_checksum(dataset: str) -> str:
     Args:
         dataset: The dataset spec of a config (``harmonics``, ``mnist(subset=all)``).
     """
-    from ibsim.config.spec import parse_spec
-    from ibsim.datasets import DATASETS
-    from ibsim.errors import ConfigError
-
     try:
         name = parse_spec(dataset)[0]
     except ConfigError:  # parameters this version cannot read: the name still tells the files

@@ -1,0 +1,39 @@
+"""The components of a validated config, built once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ibsim.datasets import DATASETS, Dataset
+from ibsim.estimators import Estimator, make_estimator
+from ibsim.networks.network import Network
+from ibsim.recording.recorder import Recorder
+from ibsim.spec import parse_spec
+
+
+@dataclass(frozen=True)
+class Components:
+    """The dataset, network, recorder and estimators a config describes, as
+    instances: built once when the config is validated, then shared by every
+    part of a run (and sent with the config to workers)."""
+
+    dataset: Dataset
+    network: Network
+    recorder: Recorder
+    estimators: tuple[Estimator, ...]
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> "Components":
+        """The components of complete config values (specs already canonical).
+
+        Raises:
+            ConfigError: A spec names an unknown component or a bad parameter.
+        """
+        name, params = parse_spec(values["dataset"])
+        specs = values["estimator"] if isinstance(values["estimator"], (list, tuple)) else [values["estimator"]]
+        return cls(
+            dataset=DATASETS.get(name)(**params),
+            network=Network(**{key: values[key] for key in Network.PARAMS}),
+            recorder=Recorder(**{key: values[key] for key in Recorder.PARAMS}),
+            estimators=tuple(make_estimator(spec) for spec in specs),
+        )
