@@ -153,7 +153,7 @@ def _flat_config(
             f"Experiment got {overlap} both as its own arguments and through network/recorder; "
             "set them on the Network or Recorder"
         )
-    flat["dataset"] = dataset.spec if isinstance(dataset, Component) else dataset
+    flat["dataset"] = dataset  # a Dataset instance is kept by the config (it may hold its arrays)
     if estimators is not None:
         items = estimators if isinstance(estimators, (list, tuple)) else [estimators]
         flat["estimator"] = [e.spec if isinstance(e, Component) else e for e in items]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from ibsim.errors import ConfigError
@@ -199,7 +199,6 @@ class Param:
     constraint: Constraint
     default: Any
     doc: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
 
 def describe_value(value: Any) -> str:

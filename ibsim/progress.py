@@ -42,7 +42,7 @@ def progress_mode() -> str:
     kernel shows the output, plain lines otherwise.
     """
     mode = os.environ.get(ENV, "").strip().lower()
-    if mode in ("bar", "lines", "none"):
+    if mode in MODES and mode != "auto":
         return mode
     return "bar" if _on_terminal(sys.stderr) or _in_notebook() else "lines"
 

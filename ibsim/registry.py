@@ -3,6 +3,12 @@
 Adding a dataset, estimator or plot is one file plus one ``@REGISTRY.register``
 line. Unknown names get an error that lists the valid ones and suggests the
 closest.
+
+Plug-ins outside ibsim register the same way. A registry with an
+``entry_point_group`` (``ibsim.datasets``, ``ibsim.estimators``, ``ibsim.plots``)
+imports every installed entry point of that group once per process, on its
+first lookup or listing, so every worker and MPI rank finds them on first use
+(see docs/extending.md).
 """
 from __future__ import annotations
 
@@ -25,12 +31,44 @@ class Registry(Generic[T]):
 
     Args:
         kind: What the registry holds, used in error messages ("estimator").
+        entry_point_group: The entry-point group of plug-ins to load on first
+            lookup (``"ibsim.estimators"``), or None.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
         self.kind = kind
+        self.entry_point_group = entry_point_group
         self._items: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._plugins_loaded = entry_point_group is None
+
+    def load_plugins(self) -> None:
+        """Import the plug-ins of :attr:`entry_point_group` (once per process).
+
+        Each entry point names a module or an object in one (``pkg.mod`` or
+        ``pkg.mod:MyDataset``); importing it registers its components with
+        the usual decorator.
+
+        Raises:
+            ConfigError: A plug-in failed to import, naming the entry point, its
+                distribution and the error (raised on every lookup until fixed).
+        """
+        if self._plugins_loaded:
+            return
+        from importlib.metadata import entry_points
+
+        self._plugins_loaded = True  # a plug-in's own lookups must not load again
+        failures = []
+        for point in entry_points(group=self.entry_point_group):
+            try:
+                point.load()
+            except Exception as error:  # noqa: BLE001 - whatever the plug-in raised, name it
+                dist = getattr(point.dist, "name", None) or "an unknown distribution"
+                failures.append(f"entry point '{point.name} = {point.value}' (group {self.entry_point_group}) of "
+                                f"{dist} failed to load: {type(error).__name__}: {error}")
+        if failures:
+            self._plugins_loaded = False  # reported again on the next lookup
+            raise ConfigError(f"{self.kind} plug-in {'; '.join(failures)}")
 
     def register(self, name: str, *aliases: str) -> Callable[[T], T]:
         """Class decorator registering ``cls`` under ``name`` (and aliases)."""
@@ -47,6 +85,7 @@ class Registry(Generic[T]):
 
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` or one of its aliases."""
+        self.load_plugins()
         name = self._aliases.get(name, name)
         if name not in self._items:
             valid = self.names()
@@ -62,9 +101,11 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """All registered names, sorted."""
+        self.load_plugins()
         return sorted(self._items)
 
     def __contains__(self, name: str) -> bool:
+        self.load_plugins()
         return self._aliases.get(name, name) in self._items
 
     def __iter__(self) -> Iterator[str]:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ibsim.datasets import DATASETS, Dataset
+from ibsim.errors import ConfigError
 from ibsim.estimators import Estimator, make_estimator
 from ibsim.networks.network import Network
 from ibsim.recording.recorder import Recorder
@@ -23,16 +24,26 @@ class Components:
     estimators: tuple[Estimator, ...]
 
     @classmethod
-    def of(cls, values: Mapping[str, Any]) -> "Components":
+    def of(cls, values: Mapping[str, Any], dataset: Dataset | None = None) -> "Components":
         """The components of complete config values (specs already canonical).
 
+        Args:
+            values: The config's values.
+            dataset: The dataset instance whose spec ``values["dataset"]`` is
+                (kept: it may hold its data), or None to build it from the spec.
+
         Raises:
-            ConfigError: A spec names an unknown component or a bad parameter.
+            ConfigError: A spec names an unknown component or a bad parameter,
+                or ``dataset`` is not the one the values name.
         """
-        name, params = parse_spec(values["dataset"])
+        if dataset is None:
+            name, params = parse_spec(values["dataset"])
+            dataset = DATASETS.get(name)(**params)
+        elif dataset.spec != values["dataset"]:
+            raise ConfigError(f"dataset {dataset.spec} is not the config's {values['dataset']}")
         specs = values["estimator"] if isinstance(values["estimator"], (list, tuple)) else [values["estimator"]]
         return cls(
-            dataset=DATASETS.get(name)(**params),
+            dataset=dataset,
             network=Network(**{key: values[key] for key in Network.PARAMS}),
             recorder=Recorder(**{key: values[key] for key in Recorder.PARAMS}),
             estimators=tuple(make_estimator(spec) for spec in specs),

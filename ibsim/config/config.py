@@ -11,14 +11,16 @@ activation_fn, model, dataset, estimator, discretization_range, n_runs, seed).
 from __future__ import annotations
 
 import hashlib
+import importlib
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ibsim.config.components import Components
 from ibsim.config.keys import EXPERIMENT_PARAMS
-from ibsim.datasets import DATASETS
-from ibsim.errors import ConfigError
+from ibsim.datasets import DATASETS, Dataset
+from ibsim.errors import ConfigError, DataError
 from ibsim.estimators import ESTIMATORS, resolve_spec
 from ibsim.networks.network import Network
 from ibsim.params import Param, validate_value
@@ -40,16 +42,42 @@ def schema() -> dict[str, tuple[str, Param]]:
     return table
 
 
-def _normalise(values: dict[str, Any], where: str) -> None:
-    """Resolve names into canonical specs and check keys against each other."""
+def load_plugin_modules(modules: Iterable[str] | None, where: str = "") -> None:
+    """Import the modules of a config's ``plugins`` key (registering their components).
+
+    Raises:
+        ConfigError: A module cannot be imported: naming it and the error.
+    """
+    for module in modules or ():
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # noqa: BLE001 - whatever the plug-in raised, name it
+            suffix = f" ({where})" if where else ""
+            raise ConfigError(f"config key 'plugins': cannot import module '{module}': "
+                              f"{type(error).__name__}: {error}{suffix}") from None
+
+
+def _make_dataset(value: str | Dataset, folder: Path | None) -> Dataset:
+    """The dataset of the ``dataset`` key: an instance as it is, or built from a
+    name or spec (paths in it taken from ``folder``, the config file's)."""
+    if isinstance(value, Dataset):
+        return value
+    name, params = parse_spec(value)
+    cls = DATASETS.get(name)
+    return cls(**cls.resolve_params(params, folder))
+
+
+def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Dataset:
+    """Resolve names into canonical specs and check keys against each other;
+    return the dataset (kept by the config: it may hold the data)."""
     def context(key: str) -> str:
         return f"config key '{key}'" + (f", {where}" if where else "")
 
     try:
-        name, params = parse_spec(values["dataset"])
-        values["dataset"] = DATASETS.get(name)(**params).spec
-    except ConfigError as error:
-        raise ConfigError(f"{error} ({context('dataset')})") from None
+        dataset = _make_dataset(values["dataset"], folder)
+    except (ConfigError, DataError) as error:
+        raise type(error)(f"{error} ({context('dataset')})") from None
+    values["dataset"] = dataset.spec
     specs = values["estimator"] if isinstance(values["estimator"], list) else [values["estimator"]]
     # discretization_range (the seed's key) sets the main parameter of the estimators
     # that do not set it themselves. Its meaning depends on the estimator's kind: a
@@ -98,6 +126,7 @@ def _normalise(values: dict[str, Any], where: str) -> None:
         values["runs"] = sorted(runs)
     if values["name"] is None:
         values["name"] = "experiment"
+    return dataset
 
 
 class Config(Mapping[str, Any]):
@@ -107,25 +136,38 @@ class Config(Mapping[str, Any]):
     values as items (``cfg["epochs"]``) or attributes (``cfg.epochs``).
     """
 
-    def __init__(self, values: Mapping[str, Any], source: str = "") -> None:
+    def __init__(self, values: Mapping[str, Any], source: str = "", dataset: Dataset | None = None) -> None:
         self._values = dict(values)
         self.source = source
-        #: The dataset, network, recorder and estimators, built once.
-        self.components = Components.of(self._values)
+        #: The dataset, network, recorder and estimators, built once (``dataset``
+        #: when given: the instance whose spec ``values["dataset"]`` is).
+        self.components = Components.of(self._values, dataset)
 
     # ----------------------------------------------------------- construction
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "", source: str = "") -> "Config":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "", source: str = "", *,
+                  import_plugins: bool = True) -> "Config":
         """Validate ``data`` (flat key → value); defaults fill the rest.
 
+        The ``plugins`` modules are imported first, so that the names they
+        register resolve. A relative ``file(path=...)`` dataset is taken from
+        the folder of ``source`` (a config file), else the working directory.
+
         Args:
-            data: Config keys and values.
+            data: Config keys and values (``dataset`` may be a Dataset instance,
+                which the config keeps).
             where: Where the values came from, for error messages (a file name).
             source: Recorded as the config's origin (e.g. the TOML path).
+            import_plugins: Whether to import the ``plugins`` modules. False for
+                configs read back from files (a results file must not make ibsim
+                run code): a name that only such a module registers is then an
+                error saying which module to import.
 
         Raises:
             ConfigError: Naming the key (and ``where``) for an unknown key, a
-                wrong type or an out-of-range value.
+                wrong type or an out-of-range value, or a plug-in that cannot
+                be imported.
+            DataError: A ``file`` dataset's file cannot be read or its data are refused.
         """
         table = schema()
         for key in data:
@@ -138,14 +180,27 @@ class Config(Mapping[str, Any]):
                         f"`ibsim run`, or load them with ibsim.config.load_configs{suffix}"
                     )
                 raise ConfigError(f"unknown config key '{key}'.{hint}{suffix}")
-        values: dict[str, Any] = {}
-        for key, (_, param) in table.items():
+        def value(key: str) -> Any:
             if key in data and data[key] is not None:
-                values[key] = validate_value(f"Config key '{key}'", data[key], param, where)
-            else:
-                values[key] = param.default
-        _normalise(values, where)
-        return cls(values, source=source)
+                return validate_value(f"Config key '{key}'", data[key], table[key][1], where)
+            return table[key][1].default
+
+        plugins = value("plugins")
+        if import_plugins:
+            load_plugin_modules(plugins, where)
+        try:
+            values = {key: value(key) for key in table}
+            dataset = _normalise(values, where, Path(source).parent if source else None)
+        except ConfigError as error:
+            absent = [m for m in plugins or () if m not in sys.modules]
+            if import_plugins or not absent:
+                raise
+            raise ConfigError(
+                f"{error}; this config names plug-in module(s) {', '.join(absent)}, which a config read back "
+                f"from a file does not import by itself: import them first (import {absent[0]}; or install "
+                "them with an ibsim entry point)"
+            ) from None
+        return cls(values, source=source, dataset=dataset)
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: Iterable[str] = ()) -> "Config":
@@ -162,13 +217,14 @@ class Config(Mapping[str, Any]):
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some keys changed (validated again)."""
-        data = {**self.raw(), **changes}
+        data = {**self.raw(), "dataset": self.components.dataset, **changes}
         return Config.from_dict(data, where="replace()", source=self.source)
 
     def with_overrides(self, overrides: Iterable[str]) -> "Config":
         """A copy with ``key=value`` overrides (TOML values) applied."""
         changes = parse_overrides(overrides)
-        return Config.from_dict({**self.raw(), **changes}, where="--set", source=self.source)
+        return Config.from_dict({**self.raw(), "dataset": self.components.dataset, **changes}, where="--set",
+                                source=self.source)
 
     # ----------------------------------------------------------------- access
     def raw(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ibsim.datasets import Dataset
 from ibsim.errors import ConfigError
 from ibsim.params import AnyOf, Boolean, Constant, Interval, ListOf, Options, Param, Predicate, String
 from ibsim.paths import name_problem, point_name
@@ -54,6 +55,20 @@ def _plot_names(value: Any) -> list[str]:
     return list(value)
 
 
+def _dataset(value: Any) -> Any:
+    """``dataset``: a name or spec, or a :class:`~ibsim.datasets.Dataset` instance
+    (kept as it is: ``Dataset.from_arrays`` holds its arrays)."""
+    if isinstance(value, Dataset) or (isinstance(value, str) and value):
+        return value
+    raise ValueError
+
+
+def _module_name(value: Any) -> str:
+    if not isinstance(value, str) or not all(part.isidentifier() for part in value.split(".")):
+        raise ValueError(f" {value!r} is not a module name (e.g. my_plugin or mypackage.datasets).")
+    return value
+
+
 def _file_name(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError
@@ -70,7 +85,18 @@ EXPERIMENT_PARAMS: dict[str, Param] = {
         "experiment name (default: the config file's name): one file name of at most 200 bytes, without "
         "'/', '\\', control characters or a leading '.'",
     ),
-    "dataset": Param(String(), "harmonics", "dataset name or spec, e.g. harmonics or harmonics_generated(seed=1)"),
+    "plugins": Param(
+        AnyOf(Constant(None), ListOf(Predicate(_module_name, "a module name"), unique=True)), None,
+        "modules to import before the rest of the config is read (in every worker and rank), e.g. "
+        "[\"my_plugin\"]: their @DATASETS/@ESTIMATORS/@PLOTS.register lines make their names usable; "
+        "they must be importable (installed or on PYTHONPATH); a config read back from a results file "
+        "does not import them by itself",
+    ),
+    "dataset": Param(
+        Predicate(_dataset, "a dataset name or spec, or a Dataset"), "harmonics",
+        "dataset name or spec, e.g. harmonics, harmonics_generated(seed=1) or file(path=\"data.npz\") "
+        "(your own .npz or .csv; docs/extending.md); in Python also a Dataset, e.g. Dataset.from_arrays(X, y)",
+    ),
     "train_fraction": Param(
         Interval(float, 0, 1, "neither"), 0.8,
         "share of samples in the training split (datasets without a fixed split)",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -12,7 +12,6 @@ from ibsim.errors import DataError
 from ibsim.registry import Registry
 from ibsim.seeding import data_rng
 
-SPLIT_NAMES = ("training", "test", "full_dataset")
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,41 @@ class Dataset(Component):
     kind = "dataset"
     provenance: ClassVar[str] = ""
 
+    @classmethod
+    def from_arrays(cls, X: Any, y: Any, *, X_test: Any = None, y_test: Any = None,
+                    name: str | None = None) -> "Dataset":
+        """A dataset of in-memory arrays (the ``arrays`` dataset of :mod:`ibsim.datasets.own`).
+
+        The arrays travel with the returned instance (to joblib workers with the
+        config); its spec, ``arrays(name=..., sha256=...)``, names them by
+        checksum only, so a config read back from a results file builds but
+        cannot load them. Under MPI every rank runs your script and builds the
+        same arrays.
+
+        Args:
+            X: Inputs (n, features), or images (n, H, W[, C]) flattened row-major.
+            y: Labels (n,): integers 0..k-1 without gaps, or strings (mapped to
+                0..k-1 in sorted order, the strings becoming the class names).
+            X_test: A predefined test split (``train_fraction`` then does not apply).
+            y_test: Its labels, given together with ``X_test``.
+            name: A name shown in the spec and results files (default "arrays").
+
+        Raises:
+            DataError: Wrong shapes, NaN or inf inputs, labels that are not
+                class indices, a class with fewer than two samples, object arrays.
+        """
+        return DATASETS.get("arrays").of(X, y, X_test=X_test, y_test=y_test, name=name)
+
+    @classmethod
+    def resolve_params(cls, params: dict[str, Any], folder: Path | None) -> dict[str, Any]:
+        """The parameters of a config's spec, with anything relative to the config
+        file (``folder``, None when the config came from no file) resolved.
+
+        Datasets that read files of the user's override it (``file`` resolves a
+        relative ``path``); the others take ``params`` as they are.
+        """
+        return params
+
     def load_raw(self, data_dir: Path | None) -> RawData:
         """Load all samples. ``data_dir`` is where downloadable files are cached."""
         raise NotImplementedError
@@ -116,4 +150,4 @@ class Dataset(Component):
         )
 
 
-DATASETS: Registry[type[Dataset]] = Registry("dataset")
+DATASETS: Registry[type[Dataset]] = Registry("dataset", "ibsim.datasets")

@@ -195,7 +195,7 @@ class Estimator(Component):
         return np.stack([lo.transpose(*lead).values.ravel(), hi.transpose(*lead).values.ravel()], axis=1)
 
 
-ESTIMATORS: Registry[type[Estimator]] = Registry("estimator")
+ESTIMATORS: Registry[type[Estimator]] = Registry("estimator", "ibsim.estimators")
 
 
 def make_estimator(spec: str | Estimator, discretization_range: float | None = None) -> Estimator:

@@ -64,7 +64,7 @@ def save_figure(fig: Figure, path: str | Path | None) -> Figure:
     return fig
 
 
-PLOTS: Registry[type[Plot]] = Registry("plot")
+PLOTS: Registry[type[Plot]] = Registry("plot", "ibsim.plots")
 
 
 def make_plot(kind: str, **options: Any) -> Plot:

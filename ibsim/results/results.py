@@ -96,7 +96,8 @@ class Results:
         """The :class:`~ibsim.config.Config` that produced these results."""
         text = self.dataset.attrs.get("config", "")
         try:
-            return Config.from_dict(tomllib.loads(text), where="results file config")
+            # a file must not make ibsim run code: its plug-in modules are not imported
+            return Config.from_dict(tomllib.loads(text), where="results file config", import_plugins=False)
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"the stored config cannot be read: {error}") from None
 

@@ -283,16 +283,21 @@ def data_checksum(dataset: str) -> str:
     Datasets read from files with published checksums (harmonics' ``var_u.mat``,
     MNIST, Fashion-MNIST, mushroom) give those checksums (``sha256:<hex>``,
     several joined by ``,``); a dataset class may also declare a
-    ``data_checksum`` class attribute. Others (generated or bundled data) give
-    their spec: ``spec:<dataset spec>``.
+    ``data_checksum`` class attribute. Datasets whose spec carries a ``sha256``
+    parameter (your own data: ``arrays``, ``file``) give it: ``sha256:<hex>``,
+    the checksum of the arrays' names, dtypes, shapes and bytes
+    (:func:`ibsim.datasets.arrays_sha256`). Others (generated or bundled data)
+    give their spec: ``spec:<dataset spec>``.
 
     Args:
         dataset: The dataset spec of a config (``harmonics``, ``mnist(subset=all)``).
     """
     try:
-        name = parse_spec(dataset)[0]
+        name, params = parse_spec(dataset)
     except ConfigError:  # parameters this version cannot read: the name still tells the files
-        name = dataset.split("(", 1)[0].strip()
+        name, params = dataset.split("(", 1)[0].strip(), {}
+    if isinstance(params.get("sha256"), str) and params["sha256"]:
+        return f"sha256:{params['sha256']}"
     try:
         name = DATASETS.canonical(name)
     except ConfigError:

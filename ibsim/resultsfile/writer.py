@@ -30,7 +30,7 @@ from ibsim.resultsfile.schema import (
     VARIABLE_ATTRS,
 )
 
-PACKAGES = ("ibsim", "numpy", "scipy", "numba", "tensorflow-cpu", "tensorflow", "xarray", "netCDF4", "mpi4py")
+PACKAGES = ("ibsim", "numpy", "scipy", "tensorflow-cpu", "tensorflow", "xarray", "netCDF4", "mpi4py")
 #: Distributions that install the ``tensorflow`` module, in the order they are looked for.
 TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel",
                             "tensorflow-macos", "tf-nightly", "tf-nightly-cpu")

@@ -9,7 +9,8 @@ import xarray as xr
 
 from ibsim.config.config import Config
 from ibsim.pipeline.data import experiment_data
-from ibsim.pipeline.parts import EARLY_STOPPED, PartStore
+from ibsim.pipeline.parts import PartStore
+from ibsim.resultsfile.schema import EARLY_STOPPED
 from ibsim.pipeline.plan import make_plan
 from ibsim.pipeline.runner import run_experiments
 from ibsim.pipeline.training import GroupTraining
