@@ -11,11 +11,11 @@ from benchmarks.timing import table
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("suites", nargs="*", help="which benchmarks: training, binning, kde, kde-large, "
-                        "estimators, parallel (default: all but kde-large and parallel)")
+                        "estimators, parallel, keras_path (default: all but kde-large, parallel and keras_path)")
     parser.add_argument("--runs", nargs="+", type=int, default=[32, 128], help="ensemble sizes for training")
     parser.add_argument("--sizes", nargs="+", type=int, default=[10000, 70000], help="sample counts for kde-large")
     args = parser.parse_args()
-    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel"}
+    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel", "keras_path"}
     args.suites = args.suites or ["training", "binning", "kde", "estimators"]
     unknown = set(args.suites) - suites
     if unknown:
@@ -60,6 +60,13 @@ def main() -> None:
         print("\nParallel backends, whole commands (speed = 1-worker time / time)\n")
         rows = parallel.estimation_rows() + parallel.sweep_rows()
         print(table(rows, ("work", "backend", "seconds", "speed")))
+
+    if "keras_path" in args.suites:
+        from benchmarks import keras_path
+
+        print("\nAny Keras model: the Tishby net as the ensemble and as a Keras factory model, whole serial runs")
+        print("(5 runs x 200 epochs, seed schedule, binning; cost = time / ensemble time)\n")
+        print(table(keras_path.rows(), ("path", "seconds", "ms per run-epoch", "cost")))
 
 
 if __name__ == "__main__":

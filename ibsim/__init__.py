@@ -25,7 +25,7 @@ from ibsim.errors import (
     RunFailedError,
 )
 from ibsim.experiment import Experiment
-from ibsim.networks.network import Network
+from ibsim.networks.network import KerasNetwork, Network
 from ibsim.recording.recorder import Recorder
 from ibsim.results import Results
 from ibsim import accessor as _accessor  # noqa: F401  (registers ds.ibsim on xarray Datasets)
@@ -44,6 +44,7 @@ __all__ = [
     "EstimatorError",
     "Experiment",
     "IbsimError",
+    "KerasNetwork",
     "OutputError",
     "Network",
     "Recorder",

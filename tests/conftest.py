@@ -62,6 +62,8 @@ SLOW: dict[str, str] = {
     "tests/test_plugins.py::test_the_plugins_key_runs_the_example_bitwise_equal_under_joblib": "68 s: serial + joblib",
     "tests/test_plugins.py::test_own_estimator_and_plot_on_the_command_line": "shares the plug-in runs",
     "tests/test_plugins.py::test_results_config_does_not_import_plugins": "shares the plug-in runs",
+    "tests/test_keras_model.py::test_two_jobs_equal_serial": "42 s: starting the joblib workers",
+    "tests/test_keras_model.py::test_resume_equals_an_uninterrupted_run": "10-15 s: two Keras runs",
     "tests/parallel/test_backends.py::test_joblib_writes_the_same_numbers": "37 s with the serial run",
     "tests/parallel/test_backends.py::test_mpi_writes_the_same_numbers": "7 s (2 and 3 ranks)",
     "tests/test_catalog.py::test_catalog_lists_runs_without_a_finished_file": "26 s: a run killed by SIGKILL",

@@ -1,5 +1,5 @@
 """Networks: settings (:class:`Network`), activations, and the TensorFlow ensemble."""
 from ibsim.networks.activations import ACTIVATIONS, SATURATION, numpy_activation
-from ibsim.networks.network import Network
+from ibsim.networks.network import KerasNetwork, Network
 
-__all__ = ["ACTIVATIONS", "SATURATION", "Network", "numpy_activation"]
+__all__ = ["ACTIVATIONS", "SATURATION", "KerasNetwork", "Network", "numpy_activation"]

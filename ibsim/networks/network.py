@@ -1,15 +1,110 @@
 """The network of an experiment: architecture, activation and training settings.
 
 This class only holds and validates the settings (it imports no TensorFlow);
-:mod:`ibsim.networks.ensemble` builds and trains the TensorFlow ensemble from it.
+:mod:`ibsim.networks.ensemble` builds and trains the TensorFlow ensemble from it,
+and :mod:`ibsim.networks.keras_group` any Keras model a factory builds
+(``model = "keras(factory=\"mypkg.models:build\")"``, or :class:`KerasNetwork`).
+This module is the one owner of that spec: :func:`keras_model_spec` parses it.
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
 from ibsim.component import Component
+from ibsim.errors import ConfigError
 from ibsim.networks.activations import ACTIVATIONS
-from ibsim.params import AnyOf, Constant, Interval, ListOf, Options, Param
+from ibsim.params import AnyOf, Constant, Interval, ListOf, Options, Param, Predicate
+from ibsim.spec import format_spec, parse_spec
 
 MODELS = ["feedforward", "feedforward_batchnorm"]
+MODEL_ALIASES = {f"models.{m}": m for m in MODELS}
+#: The spec name of a model built by a Keras factory.
+KERAS_MODEL = "keras"
+#: ``module.path:function`` (the function may be ``Class.method``).
+_FACTORY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+#: Network keys a Keras factory decides: they must keep their defaults with a Keras model.
+KERAS_FIXED_KEYS = ("architecture", "activation_fn", "kernel_initializer", "initial_bias", "max_norm_weights")
+
+
+@dataclass(frozen=True)
+class KerasModelSpec:
+    """A model built by a Keras factory: ``keras(factory="module:function", layers=[...])``.
+
+    Attributes:
+        factory: ``"module:function"``, importable in every worker.
+        layers: Names of the layers to record (the output layer is always
+            recorded, last); None: every layer with weights.
+    """
+
+    factory: str
+    layers: tuple[str, ...] | None = None
+
+    @property
+    def spec(self) -> str:
+        """The canonical text of the ``model`` key."""
+        params: dict[str, Any] = {"factory": self.factory}
+        if self.layers is not None:
+            params["layers"] = list(self.layers)
+        return format_spec(KERAS_MODEL, params)
+
+
+def keras_model_spec(model: str) -> KerasModelSpec | None:
+    """The Keras model a ``model`` value names, or None for the built-in models.
+
+    Raises:
+        ConfigError: A ``keras(...)`` spec with a bad or missing factory or layer list.
+    """
+    if model in MODELS:
+        return None
+    name, params = parse_spec(model)
+    if name != KERAS_MODEL:
+        raise ConfigError(f"unknown model {name!r}; valid: {', '.join(MODELS)} or keras(factory=\"module:function\")")
+    unknown = sorted(set(params) - {"factory", "layers"})
+    if unknown:
+        raise ConfigError(f"keras(...) has no parameter {unknown[0]!r}; valid: factory, layers")
+    factory = params.get("factory")
+    if not isinstance(factory, str) or not _FACTORY.fullmatch(factory):
+        raise ConfigError(f"keras(factory=...) must be a string \"module.path:function\", got {factory!r}")
+    layers = params.get("layers")
+    if layers is not None and (not isinstance(layers, list) or not layers
+                               or not all(isinstance(n, str) and n for n in layers) or len(set(layers)) != len(layers)):
+        raise ConfigError(f"keras(layers=...) must be a non-empty list of distinct layer names, got {layers!r}")
+    return KerasModelSpec(factory, None if layers is None else tuple(layers))
+
+
+def factory_reference(factory: Callable[..., Any] | str) -> str:
+    """The ``"module:function"`` text of a factory, which workers import.
+
+    Raises:
+        ConfigError: The factory cannot be imported by name (a lambda, a nested
+            function, a function defined in ``__main__``).
+    """
+    if isinstance(factory, str):
+        return factory
+    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", None)
+    if not callable(factory) or not module or not qualname or "<" in qualname or module == "__main__":
+        raise ConfigError(
+            f"KerasNetwork's 'factory' must be importable as \"module:function\" (workers import it), got {factory!r}; "
+            "define it at the top level of a module on the Python path (not a lambda, a nested function or "
+            "__main__), or pass its \"module:function\" text"
+        )
+    return f"{module}:{qualname}"
+
+
+def _model(value: Any) -> str:
+    """``model``: a built-in model name (or its ``models.`` alias), or a keras(...) spec, canonical."""
+    if isinstance(value, str):
+        value = MODEL_ALIASES.get(value, value)
+    if not isinstance(value, str):
+        raise ValueError
+    try:
+        spec = keras_model_spec(value)
+    except ConfigError as error:
+        raise ValueError(f" {error}.") from None
+    return value if spec is None else spec.spec
+
 OPTIMIZERS = ["sgd", "adam"]
 INITIALIZERS = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal"]
 
@@ -29,8 +124,11 @@ class Network(Component):
         ),
         "activation_fn": Param(Options(ACTIVATIONS), "tanh", "activation of the hidden layers"),
         "model": Param(
-            Options(MODELS, aliases={f"models.{m}": m for m in MODELS}), "feedforward",
-            "feedforward, or feedforward_batchnorm (batch norm before each hidden activation)",
+            Predicate(_model, "one of 'feedforward', 'feedforward_batchnorm' or a spec "
+                              "'keras(factory=\"module:function\", layers=[...])'"), "feedforward",
+            "feedforward, feedforward_batchnorm (batch norm before each hidden activation), or any Keras model: "
+            "keras(factory=\"module:function\", layers=[...]) (see docs/extending.md; architecture, "
+            "activation_fn, kernel_initializer, initial_bias and max_norm_weights then keep their defaults)",
         ),
         "optimizer": Param(Options(OPTIMIZERS), "adam", "sgd or adam (Keras defaults)"),
         "learning_rate": Param(Interval(float, 0, None, "neither"), 0.0004, "optimizer step size"),
@@ -45,3 +143,52 @@ class Network(Component):
             "false, or the largest norm of a neuron's incoming weight vector (applied after each step)",
         ),
     }
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        keras = self.keras
+        if keras is not None:
+            for key in KERAS_FIXED_KEYS:
+                if self._params[key] != self.PARAMS[key].default:
+                    hint = " (give the layer a kernel_constraint=keras.constraints.MaxNorm(...) in the factory)" \
+                        if key == "max_norm_weights" else ""
+                    raise ConfigError(
+                        f"config key '{key}' = {self._params[key]!r} does not apply to model {self.model}: the "
+                        f"factory builds the network; leave '{key}' out{hint}"
+                    )
+
+    @property
+    def keras(self) -> KerasModelSpec | None:
+        """The Keras model this network is, or None for the built-in feed-forward nets."""
+        return keras_model_spec(self.model)
+
+
+class KerasNetwork(Network):
+    """Any Keras model, built by a factory, with the usual training settings.
+
+    The factory is called once per run as ``factory(input_shape, n_classes)``
+    and returns an uncompiled ``keras.Model`` (functional or Sequential) whose
+    output is the softmax read-out; see docs/extending.md ("Any Keras model")::
+
+        KerasNetwork(factory=build_model, layers=["hidden_1", "hidden_2"], epochs=300)
+
+    It is a :class:`Network` whose ``model`` is ``keras(factory="module:function", ...)``.
+
+    Args:
+        factory: The factory, or its ``"module:function"`` text; it must be
+            importable by that name (workers import it).
+        layers: Names of the layers to record (default: every layer with
+            weights); the output layer is always recorded, last.
+        **params: The other Network keys (optimizer, learning_rate,
+            batch_size, epochs).
+
+    Raises:
+        ConfigError: The factory is not importable by name, or a key the
+            factory decides (architecture, activation_fn, ...) is given.
+    """
+
+    def __init__(self, factory: Callable[..., Any] | str, layers: list[str] | None = None, **params: Any) -> None:
+        if "model" in params:
+            raise ConfigError("KerasNetwork has no parameter 'model'; its factory and layers make the model")
+        spec = KerasModelSpec(factory_reference(factory), None if layers is None else tuple(layers))
+        super().__init__(model=spec.spec, **params)

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ibsim.config.config import Config
+from ibsim.networks.keras_group import recorded_widths
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.parts import GroupSummary, PartStore
 from ibsim.resultsfile.schema import RUN_STATUS_MEANINGS
@@ -66,7 +67,7 @@ def assemble(
         return np.concatenate([getattr(s, name) for s in summaries], axis=0)
 
     n_layers = summaries[0].act_min.shape[2]
-    widths = list(config.architecture) + [data.n_classes]
+    widths = recorded_widths(config.components.network, data.recorded.X.shape[1], data.n_classes)
     run_status = cat("run_status")
     information_dims = ("estimator", "run", "epoch", "layer")
     split_coords = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ibsim.config.config import Config
 from ibsim.errors import IbsimError
+from ibsim.networks.keras_group import parameter_count, recorded_widths
 from ibsim.paths import free_bytes
 from ibsim.pipeline.plan import PlanShape
 
@@ -56,8 +57,9 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
         n_classes: Classes.
         n_recorded: Samples of the recorded split.
     """
-    runs, epochs, layers = shape.n_runs, shape.n_recorded, len(config.architecture) + 1
-    widths = sum(config.architecture) + n_classes
+    recorded = recorded_widths(config.components.network, n_features, n_classes)
+    runs, epochs, layers = shape.n_runs, shape.n_recorded, len(recorded)
+    widths = sum(recorded)
     cube = runs * epochs * n_recorded * widths * 4
     part = cube if shape.needs_parts else 0
     n_estimators = len(config.estimator)
@@ -70,10 +72,9 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
     epoch = group * n_recorded * widths * 4 * 3  # one recorded epoch: outputs, copies, estimation
     # a group's summary and inline estimates (float64 per run, recorded epoch and layer)
     summary = group * epochs * (4 + layers * (5 + 2 * (n_estimators + 1) * n_splits)) * 8 + trained // runs * group
-    widest = max(config.architecture + [n_features])
+    widest = max(recorded[:-1] + [n_features])
     kde = n_recorded * widest * 8 * 2 if any(e.startswith("kde") for e in config.estimator) else 0
-    sizes = [n_features] + list(config.architecture) + [n_classes]
-    weights = group * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * 4 * 4  # weights, 2 slots, gradients
+    weights = group * parameter_count(config.components.network, n_features, n_classes) * 4 * 4  # weights, 2 slots, gradients
     worker = PROCESS_BASE_BYTES + dataset + epoch + summary + kde + weights
     # the root: the plan's units, then assembly's per-run arrays (all estimates,
     # metrics and ranges of every run, twice while the dataset is built)

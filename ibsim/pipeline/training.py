@@ -9,6 +9,7 @@ import numpy as np
 
 from ibsim.config.config import Config
 from ibsim.networks.ensemble import PROBABILITY_EPSILON, Ensemble, GradientStats
+from ibsim.networks.keras_group import KerasGroup
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.estimation import InlineEstimation
 from ibsim.pipeline.parts import Checkpoint, GroupSummary, PartStore
@@ -199,7 +200,8 @@ class GroupTraining:
                  threads: int = 1, sinks: list[Sink] | None = None, resume: bool = False) -> None:
         self.config, self.group, self.epochs, self.store = config, group, plan.epochs, store
         network = config.components.network
-        self.ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
+        trainer = KerasGroup if network.keras is not None else Ensemble  # one model per run, or one ensemble
+        self.ensemble = trainer(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
         n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
         n_probe = 0 if data.probe is None else len(data.probe)
         self.summary = GroupSummary.empty(np.asarray(group.runs), n_epochs, n_layers, n_probe,
