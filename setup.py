@@ -30,7 +30,11 @@ extensions = [
         extra_link_args=openmp_link,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name, headers in (("_binning", ["common.h", "binning_core.h"]), ("_kde", ["common.h", "kde_core.h"]))
+    for name, headers in (("_binning", ["common.h", "binning_core.h"]), ("_kde", ["common.h", "kde_core.h"]),
+                          ("_renyi", ["common.h", "renyi_core.h"]),
+                          ("_knn", ["common.h", "knn_core.h"]),
+                          ("_edge", ["common.h", "edge_core.h"]),
+                          ("_sp", ["common.h", "sp_core.h"]))
 ]
 
 setup(

@@ -5,7 +5,11 @@ import tempfile
 import time
 from pathlib import Path
 
-SPECS = ["binning", "binning_range", 'binning_adaptive(scope="layer")', "kde_upper", "kde_lower", "knn"]
+SPECS = ["binning", "binning_range", 'binning_adaptive(scope="layer")', "kde_upper", "kde_lower", "knn",
+         "edge"]
+SPECS += ["renyi(alpha=2)", "renyi(alpha=1.01)"]  # matrix-based Rényi: compiled pair sums; eigen path
+SPECS += ['knn(metric="euclidean")']  # k-NN with Euclidean balls (the default "knn" is the max norm)
+SPECS += ["sp"]  # sample propagation (Monte Carlo mixture entropy; meant for noisy networks)
 
 
 def rows(epochs: int = 300) -> list[tuple]:

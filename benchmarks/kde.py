@@ -131,6 +131,56 @@ def small_rows() -> list[tuple]:
     return rows
 
 
+def main_job_layers(epochs: int = 2000) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """The main job's own layers: a shortened ``configs/tishby_tanh.toml`` run.
+
+    One run of ``epochs`` epochs (the seed's schedule, activations kept); the
+    last recorded epoch's six layers (widths 10, 7, 5, 4, 3, 2 on the 4096
+    harmonics samples), which are saturated like the late epochs of the full
+    8000-epoch job.
+
+    Args:
+        epochs: Training epochs of the shortened run.
+
+    Returns:
+        The layers ((4096, width) float32 each), the labels and the epoch.
+    """
+    import tempfile
+
+    import xarray as xr
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "t.nc")
+        subprocess.run(
+            [sys.executable, "-m", "ibsim", "run", os.path.join(root, "configs", "tishby_tanh.toml"),
+             "--set", f"epochs={epochs}", "--set", "n_runs=1", "--set", "save_activations=true",
+             "-o", path, "--no-plots", "-q"], check=True, cwd=root,
+        )
+        with xr.open_dataset(path) as ds:
+            layers = [np.ascontiguousarray(ds[f"activations_{k}"].isel(run=0, epoch=-1).values)
+                      for k in range(1, 7)]
+            return layers, ds["y"].values.astype(np.int64), int(ds["epoch"].values[-1])
+
+
+def main_job_rows(epochs: int = 2000, variances: tuple = (1e-3, 1e-2, 0.1)) -> list[tuple]:
+    """ibsim against TensorFlow dense on the main job's layers, per variance and layer.
+
+    Both on all cores, timed in the same loop (best of 5 and of 3); the last
+    column is ibsim's largest difference from the dense NumPy formula (bits).
+    """
+    layers, labels, epoch = main_job_layers(epochs)
+    rows = []
+    for var in variances:
+        for k, x in enumerate(layers, 1):
+            ours = best_of(ibsim_kde(x, labels, var, threads=os.cpu_count()), repeats=5)
+            tf_time = best_of(tensorflow_dense(x, labels, var), repeats=3)
+            agree = np.abs(np.array(ibsim_kde(x, labels, var)()) - np.array(numpy_dense(x, labels, var))).max()
+            rows.append((f"{var:g}", f"{k} (epoch {epoch})", x.shape[1], f"{ours * 1000:.2f}",
+                         f"{tf_time * 1000:.1f}", f"{tf_time / ours:.0f}x", f"{agree:.1e}"))
+    return rows
+
+
 def high_water_mb() -> float:
     """Peak resident memory of this process (VmHWM, MB). Unlike ru_maxrss, which
     Linux carries over from the parent across exec, VmHWM starts anew."""

@@ -10,22 +10,33 @@
  * ibsim/estimators/kde.py.) The NumPy twin, ibsim.estimators.reference.kde_log_sums,
  * is the dense textbook formula.
  *
- * Exact to float64 rounding, and fast through structure:
+ * Within a proven relative 2^-36 + 2e-13 of every exact sum (so A and B within
+ * 1.5e-11 nats, the bounds within 4.3e-11 bits), and fast through structure:
  *  - identical rows with the same label collapse into one centre with a weight;
- *  - centres are ordered by label, then by a k-d split, into tiles with bounding
- *    boxes; a pair of tiles farther apart than the kernel's reach is skipped.
- *    The reach is where exp(-s D) < 2^-60 / N: every sum contains its own
- *    centre (>= 1), so all skipped terms together stay below 2^-60 of it, far
- *    under half an ulp; a row with no neighbour in reach gets S_i exactly its
- *    own weight;
+ *  - centres are ordered by label, then by a k-d split, into tiles of KD_TILE
+ *    with bounding boxes; a pair of tiles, or a row and a tile, farther apart
+ *    than the kernel's reach is skipped. The reach is where
+ *    exp(-s D) < 2^-KD_PRUNE_BITS / N: every sum contains its own centre
+ *    (weight >= 1), and at most N terms are skipped from it, so all skipped
+ *    terms together stay below 2^-36 of the sum (the test's simplex of
+ *    neighbours just beyond the reach nearly attains it);
+ *  - computed terms: exp within 2e-14 relative (below), the squared distance
+ *    within (d + 2) ulp relative, i.e. s D within cut (d + 2) 2^-53 < 2e-13
+ *    absolute for d <= 32 (the box distances likewise, so a skip is never
+ *    more than that inside the reach);
  *  - pairs are visited once (the sums are symmetric), tile by tile, in memory
- *    O(N d + threads N), never the N x N matrix;
+ *    O(N d + threads N), never the N x N matrix; per row of a tile, the
+ *    squared distances to the other tile accumulate two coordinates per pass,
+ *    then one vectorised loop (omp simd) takes exp, the column sums and the
+ *    row sum;
  *  - each pair of tiles sums in a fixed order, and its partial sums go into
  *    128-bit fixed-point accumulators (a 2^-64 grid: far finer than an ulp of a
  *    sum >= 1), whose addition is associative: the result is the same bits for
  *    any number of threads and any schedule;
- *  - exp is a branch-free polynomial (Cody-Waite reduction, degree 13) that
- *    vectorises; accurate to ~1 ulp on [-60, 0].
+ *  - |log S~ - log S| <= delta / (1 - delta) for a relative error delta of S,
+ *    and A, B are means of such logs: |dA|, |dB| <= 1.5e-11 nats, so
+ *    I(X;T) = log N - A is within 2.1e-11 bits and I(T;Y) = H(Y) + B - A within
+ *    4.3e-11 bits of exact.
  */
 #ifndef IBSIM_KDE_CORE_H
 #define IBSIM_KDE_CORE_H
@@ -40,19 +51,33 @@
 
 #include "common.h"
 
-#define KD_TILE 64
-#define KD_EXP_FLOOR (-60.0)
+/* Centres per tile: 128 beat 64 (narrow kernels prune as well, row by row,
+ * and each row's partial sums are added up half as often) and 256 (coarser
+ * boxes) on the main job's layers. */
+#define KD_TILE 128
+#define KD_LANES 8
+/* Pruning tolerance: all terms skipped from one sum S_i together stay below
+ * 2^-KD_PRUNE_BITS of it (see kd_block). */
+#define KD_PRUNE_BITS 36
 
-/* exp(x) for x in [KD_EXP_FLOOR, 0], branch-free so that loops vectorise. */
+/* The hot loops: compiled for x86-64-v4 (AVX-512 with the DQ extension, which
+ * has vector double <-> int64 conversion), AVX2 and baseline. */
+#define KD_CLONES IB_CLONES_BYTES
+
+/* exp(x) for x in [-700, 0], branch-free so that loops vectorise: Cody-Waite
+ * reduction x = k ln2 + r, |r| <= ln2/2, and the Taylor polynomial of degree
+ * 11 (remainder < 0.347^12/12! < 7e-15 relative; the whole, with rounding, is
+ * within 2e-14 relative of exp(x)). The integer k is read from the bits of the
+ * rounding sum x log2e + 1.5 * 2^52 (its low mantissa bits), so that no
+ * double-to-integer conversion is needed. */
 static inline double kd_exp(double x) {
     const double log2e = 1.4426950408889634;
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
     const double magic = 6755399441055744.0; /* 1.5 * 2**52 */
-    double kd = (x * log2e + magic) - magic;
+    double t = x * log2e + magic;
+    double kd = t - magic;
     double r = (x - kd * ln2_hi) - kd * ln2_lo;
-    double p = 1.0 / 6227020800.0; /* 1/13! */
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
+    double p = 1.0 / 39916800.0; /* 1/11! */
     p = p * r + 1.0 / 3628800.0;
     p = p * r + 1.0 / 362880.0;
     p = p * r + 1.0 / 40320.0;
@@ -64,7 +89,11 @@ static inline double kd_exp(double x) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t bits = ((int64_t)kd + 1023) << 52;
+    uint64_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    /* tb = bits(1.5 * 2^52) + k, whose low 52 bits are those of k: shifting by
+     * 52 leaves the biased exponent k + 1023 */
+    uint64_t bits = (tb + 1023u) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
@@ -73,8 +102,9 @@ static inline double kd_exp(double x) {
 typedef struct {
     int64_t m;      /* number of centres */
     int64_t d;      /* dimensions */
-    double *x;      /* (d, m) coordinates, neuron-major */
-    double *w;      /* (m,) weights (multiplicities) */
+    int64_t stride; /* m + KD_LANES: the row length of x */
+    double *x;      /* (d, stride) coordinates, neuron-major, zero padding */
+    double *w;      /* (stride,) weights (multiplicities), zero padding */
     int64_t *label; /* (m,) label of each centre */
     int64_t n_tiles;
     int64_t *tile_start; /* (n_tiles + 1) */
@@ -138,8 +168,8 @@ static int64_t kd_dedup(const float *t, int64_t n, int64_t d, const int64_t *lab
 /* Reorder idx[lo:hi) so that centres split at the median of the widest
  * dimension, recursively, down to tiles of at most KD_TILE. */
 static void kd_split(const float *t, int64_t d, const int64_t *rep, int64_t *idx, int64_t lo, int64_t hi,
-                     float *key) {
-    if (hi - lo <= KD_TILE) return;
+                     float *key, int64_t tile) {
+    if (hi - lo <= tile) return;
     int64_t best = 0;
     float best_span = -1.0f;
     for (int64_t j = 0; j < d; j++) {
@@ -155,7 +185,7 @@ static void kd_split(const float *t, int64_t d, const int64_t *rep, int64_t *idx
         }
     }
     /* quickselect the median by the chosen coordinate (cut on a tile boundary) */
-    int64_t mid = lo + ((hi - lo) / 2 + KD_TILE - 1) / KD_TILE * KD_TILE;
+    int64_t mid = lo + ((hi - lo) / 2 + tile - 1) / tile * tile;
     if (mid >= hi) mid = lo + (hi - lo) / 2;
     for (int64_t i = lo; i < hi; i++) key[i] = t[rep[idx[i]] * d + best];
     int64_t l = lo, r = hi - 1;
@@ -176,8 +206,8 @@ static void kd_split(const float *t, int64_t d, const int64_t *rep, int64_t *idx
         else if (mid >= a) l = a;
         else break;
     }
-    kd_split(t, d, rep, idx, lo, mid, key);
-    kd_split(t, d, rep, idx, mid, hi, key);
+    kd_split(t, d, rep, idx, lo, mid, key, tile);
+    kd_split(t, d, rep, idx, mid, hi, key, tile);
 }
 
 /* ------------------------------------------------------------ kernel */
@@ -185,45 +215,86 @@ static void kd_split(const float *t, int64_t d, const int64_t *rep, int64_t *idx
 typedef unsigned __int128 kd_fixed;
 #define KD_FIXED_ONE 18446744073709551616.0 /* 2^64 */
 
-static inline kd_fixed kd_to_fixed(double value) { return (kd_fixed)(value * KD_FIXED_ONE); }
+/* value (>= 0, < 2^63) on the 2^-64 grid, truncated: the same bits as
+ * (kd_fixed)(value * 2^64), without the library call that conversion costs:
+ * the integer part and the fraction (both exact) convert separately. */
+static inline kd_fixed kd_to_fixed(double value) {
+    uint64_t whole = (uint64_t)value;
+    uint64_t frac = (uint64_t)((value - (double)whole) * KD_FIXED_ONE);
+    return ((kd_fixed)whole << 64) | frac;
+}
 static inline double kd_from_fixed(kd_fixed value) { return (double)value / KD_FIXED_ONE; }
 
 /* Pair sums of tile I against tile J (I <= J). Adds to acc (per centre, split
  * by the other centre's label: row sums for I go to acc[label(J)], column sums
- * for J to acc[label(I)]). acc is (n_labels, m). */
-IB_CLONES static void kd_tile_pair(const kd_centres *c, int64_t ti, int64_t tj, double scale, double cut,
+ * for J to acc[label(I)]). acc is (n_labels, m).
+ *
+ * For each row u of tile I, the centres v of tile J go by in blocks of
+ * KD_LANES (one AVX-512 vector): the squared distances accumulate in
+ * registers over the d coordinates (neuron-major, so each coordinate of a
+ * block is one vector load; x has KD_LANES columns of padding so that a block
+ * may run past the tile), then exp, the column sums, and KD_LANES partial row
+ * sums that are added up once per row. The lanes past the tile's end are
+ * masked to 0. Fixed-size inner loops: the compiler keeps them in registers. */
+KD_CLONES static void kd_tile_pair(const kd_centres *c, int64_t ti, int64_t tj, double scale, double cut,
                                    kd_fixed *restrict acc) {
     const int64_t i0 = c->tile_start[ti], i1 = c->tile_start[ti + 1];
     const int64_t j0 = c->tile_start[tj], j1 = c->tile_start[tj + 1];
-    const int64_t m = c->m, d = c->d;
+    const int64_t m = c->m, d = c->d, stride = c->stride;
     const double *restrict x = c->x;
     const double *restrict w = c->w;
-    double dist[KD_TILE], col[KD_TILE];
+    double col[KD_TILE + KD_LANES];
     const int64_t yi = c->label[i0], yj = c->label[j0];
     kd_fixed *restrict row_out = acc + yj * m;
     kd_fixed *restrict col_out = acc + yi * m;
-    for (int64_t v = j0; v < j1; v++) col[v - j0] = 0.0;
+    const double *lo_j = c->lo + tj * d, *hi_j = c->hi + tj * d;
+    for (int64_t v = 0; v < KD_TILE + KD_LANES; v++) col[v] = 0.0;
     for (int64_t u = i0; u < i1; u++) {
         const int64_t start = ti == tj ? u + 1 : j0; /* each unordered pair once */
         const int64_t len = j1 - start;
         if (len <= 0) continue;
-        for (int64_t k = 0; k < len; k++) dist[k] = 0.0;
+        const double wu = w[u];
+        const double *restrict xs = x + start;
+        const double *restrict ws = w + start;
+        double *restrict colp = col + (start - j0);
+        /* the row against tile J's box: if even that is out of reach, so is
+         * every pair of the row */
+        double reach = 0.0;
         for (int64_t q = 0; q < d; q++) {
-            const double xu = x[q * m + u];
-            const double *restrict xv = x + q * m + start;
+            const double xq = x[q * stride + u];
+            double gap = lo_j[q] - xq, gap2 = xq - hi_j[q];
+            gap = gap > gap2 ? gap : gap2;
+            reach += gap > 0.0 ? gap * gap : 0.0;
+        }
+        if (scale * reach > cut) continue;
+        double dist[KD_TILE];
+        int64_t q = 0;
+        if (d & 1) { /* odd d: one coordinate first, then pairs (half the passes over dist) */
+            const double xq = x[u];
             for (int64_t k = 0; k < len; k++) {
-                double diff = xu - xv[k];
-                dist[k] += diff * diff;
+                double diff = xq - xs[k];
+                dist[k] = diff * diff;
+            }
+            q = 1;
+        } else {
+            for (int64_t k = 0; k < len; k++) dist[k] = 0.0;
+        }
+        for (; q < d; q += 2) {
+            const double xq = x[q * stride + u], xq2 = x[(q + 1) * stride + u];
+            const double *restrict xv = xs + q * stride;
+            const double *restrict xv2 = xs + (q + 1) * stride;
+            for (int64_t k = 0; k < len; k++) {
+                double diff = xq - xv[k], diff2 = xq2 - xv2[k];
+                dist[k] += diff * diff + diff2 * diff2;
             }
         }
         double row = 0.0;
-        const double wu = w[u];
-        double *restrict colp = col + (start - j0);
+#pragma omp simd reduction(+ : row)
         for (int64_t k = 0; k < len; k++) {
             double a = scale * dist[k];
-            double e = kd_exp(a < -KD_EXP_FLOOR ? -a : KD_EXP_FLOOR);
+            double e = kd_exp(a < cut ? -a : -cut);
             e = a <= cut ? e : 0.0;
-            row += w[start + k] * e;
+            row += ws[k] * e;
             colp[k] += wu * e;
         }
         row_out[u] += kd_to_fixed(row);
@@ -275,16 +346,18 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
     int64_t *fill = table; /* reuse as the write cursor per label */
     for (int64_t y = 0; y < n_labels; y++) fill[y] = count[y];
     for (int64_t u = 0; u < m; u++) idx[fill[labels[rep[u]]]++] = u;
+    const int64_t tile = KD_TILE;
     int64_t n_tiles = 0;
     for (int64_t y = 0; y < n_labels; y++) {
-        kd_split(t, d, rep, idx, count[y], count[y + 1], key);
-        n_tiles += (count[y + 1] - count[y] + KD_TILE - 1) / KD_TILE;
+        kd_split(t, d, rep, idx, count[y], count[y + 1], key, tile);
+        n_tiles += (count[y + 1] - count[y] + tile - 1) / tile;
     }
     c.m = m;
     c.d = d;
     c.n_tiles = n_tiles;
-    c.x = malloc((size_t)(m * d) * sizeof(double));
-    c.w = malloc((size_t)m * sizeof(double));
+    c.stride = m + KD_LANES;
+    c.x = calloc((size_t)(c.stride * d), sizeof(double));
+    c.w = calloc((size_t)c.stride, sizeof(double));
     c.label = malloc((size_t)m * sizeof(int64_t));
     c.tile_start = malloc((size_t)(n_tiles + 1) * sizeof(int64_t));
     c.lo = malloc((size_t)(n_tiles * d) * sizeof(double));
@@ -293,19 +366,19 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
     for (int64_t p = 0; p < m; p++) {
         int64_t u = idx[p];
         const float *row = t + rep[u] * d;
-        for (int64_t q = 0; q < d; q++) c.x[q * m + p] = (double)row[q];
+        for (int64_t q = 0; q < d; q++) c.x[q * c.stride + p] = (double)row[q];
         c.w[p] = weight[u];
         c.label[p] = labels[rep[u]];
     }
-    int64_t tile = 0;
+    int64_t k = 0;
     for (int64_t y = 0; y < n_labels; y++)
-        for (int64_t start = count[y]; start < count[y + 1]; start += KD_TILE) c.tile_start[tile++] = start;
+        for (int64_t start = count[y]; start < count[y + 1]; start += tile) c.tile_start[k++] = start;
     c.tile_start[n_tiles] = m;
-    for (int64_t k = 0; k < n_tiles; k++) {
+    for (k = 0; k < n_tiles; k++) {
         for (int64_t q = 0; q < d; q++) {
             double a = INFINITY, b = -INFINITY;
             for (int64_t p = c.tile_start[k]; p < c.tile_start[k + 1]; p++) {
-                double v = c.x[q * m + p];
+                double v = c.x[q * c.stride + p];
                 a = v < a ? v : a;
                 b = v > b ? v : b;
             }
@@ -314,8 +387,8 @@ static int kd_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
         }
     }
 
-    /* the kernel's reach: beyond it, all terms together are < 2^-60 of a sum >= 1 */
-    const double cut = log((double)n) + 60.0 * log(2.0);
+    /* the kernel's reach: beyond it, all terms together are < 2^-KD_PRUNE_BITS of a sum >= 1 */
+    const double cut = log((double)n) + KD_PRUNE_BITS * log(2.0);
     int64_t n_pairs = 0;
     pairs = malloc((size_t)(n_tiles * (n_tiles + 1) / 2) * sizeof(kd_pair));
     if (!pairs) goto done;

@@ -219,7 +219,7 @@ def test_discretization_range_for_two_kinds_is_refused():
     (["binning", "kde_upper(variance=0.01)"], ["binning(bin_size=0.05)", "kde_upper(variance=0.01)"]),
     (["binning(bin_size=0.3)", "kde_upper(variance=0.01)"], ["binning(bin_size=0.3)", "kde_upper(variance=0.01)"]),
     (["kde_upper", "kde_lower", "knn(k=5)"],
-     ["kde_upper(variance=0.05)", "kde_lower(variance=0.05)", "knn(k=5, noise_variance=0.05, replicates=8, seed=0)"]),
+     ["kde_upper(variance=0.05)", "kde_lower(variance=0.05)", "knn(k=5, noise_variance=0.05, replicates=8, seed=0, metric=\"chebyshev\")"]),
     (["binning", "binning_adaptive", "binning_range"],
      ["binning(bin_size=0.05)", 'binning_adaptive(n_bins=30, scope="layer")',
       "binning_range(n_bins=30, lower=-1.0, upper=1.0)"]),

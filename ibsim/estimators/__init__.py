@@ -5,6 +5,9 @@ subclass decorated with ``@ESTIMATORS.register("name")`` and one import line her
 """
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks, input_groups, make_estimator, resolve_spec
 from ibsim.estimators import binning, binning_adaptive, binning_range, binning_weighted, kde, knn  # noqa: F401
+from ibsim.estimators import edge  # noqa: F401
+from ibsim.estimators import renyi  # noqa: F401
+from ibsim.estimators import sp  # noqa: F401
 from ibsim.estimators.binning import Binning
 from ibsim.estimators.binning_adaptive import BinningAdaptive
 from ibsim.estimators.binning_range import BinningRange

@@ -18,6 +18,10 @@ from ibsim.threads import kernel_threads
 
 try:
     from ibsim_ext import _binning, _kde
+    from ibsim_ext import _renyi
+    from ibsim_ext import _edge
+    from ibsim_ext import _knn
+    from ibsim_ext import _sp
 except ImportError as error:  # pragma: no cover - a broken install
     raise ImportError(
         "ibsim's compiled kernels (ibsim_ext) are not built; reinstall with "
@@ -258,9 +262,273 @@ def kde_log_sums(
     return out
 
 
+def renyi2_entropies(
+    acts: np.ndarray,
+    sigma: float | np.ndarray,
+    labels: np.ndarray | None = None,
+    n_labels: int = 0,
+    groups: np.ndarray | None = None,
+    n_groups: int = 0,
+    num_threads: int | None = None,
+) -> np.ndarray:
+    """Order-2 matrix-based Rényi entropies in bits per block, from pair sums.
+
+    With the Gram matrix ``K_ij = exp(-|t_i - t_j|^2 / (2 sigma^2))`` and
+    ``A = K / N``: ``S_2(A) = -log2 sum_ij A_ij^2``, and the joint entropies
+    with the labels and the input groups (discrete kernels ``[y_i == y_j]``):
+    ``S_2(A∘B / tr(A∘B)) = -log2 (sum_{ij: y_i == y_j} K_ij^2 / N^2)``. Exact to
+    float64 rounding, in memory O(N d) (never the N x N matrix); see
+    ``ibsim_ext/renyi_core.h``.
+
+    Args:
+        acts: (blocks, N, d) activations (converted to C-contiguous float32).
+        sigma: Kernel width (> 0), a scalar or one per block.
+        labels: (N,) labels in ``[0, n_labels)``; ``n_labels`` 0: no labels
+            (the joint equals S_2(A)).
+        groups: (N,) identical-input groups in ``[0, n_groups)``; ``n_groups``
+            0 or N (all inputs distinct): the joint is ``log2 N``.
+        num_threads: Threads within each block (default: this worker's share).
+
+    Returns:
+        (blocks, 3) float64: S_2(T), S_2(T, Y), S_2(T, X) in bits.
+    """
+    acts = _blocks(acts)
+    n_blocks, n, _ = acts.shape
+    sigma_b = _per_block(sigma, n_blocks, "kernel width sigma", positive=True)
+    scale = np.ascontiguousarray(1.0 / sigma_b**2)
+    if not np.all(np.isfinite(scale)):
+        raise EstimatorError(f"kernel width sigma too small: 1 / sigma^2 overflows, got {sigma!r}")
+    zeros = np.zeros(n, dtype=np.int64)
+    labels_a = _index_array(labels, n_labels, n, "labels") if n_labels else zeros
+    distinct = n_groups in (0, n)
+    groups_a = zeros if distinct else _index_array(groups, n_groups, n, "groups")
+    out = np.zeros((n_blocks, 3))
+    status = np.zeros(n_blocks, dtype=np.int32)
+    _renyi.renyi2_pair_sums(acts, labels_a, groups_a, scale, out, status, max(1, num_threads or kernel_threads()))
+    _raise_for(status)
+    entropies = 2.0 * math.log2(n) - np.log2(out)
+    if distinct:
+        entropies[:, 2] = math.log2(n)
+    return entropies
+
+
+def edge_base_estimates(
+    acts: np.ndarray,
+    width: np.ndarray,
+    factor: np.ndarray,
+    shift: np.ndarray,
+    hash_seed: int,
+    n_buckets: int,
+    labels: np.ndarray,
+    n_labels: int,
+    groups: np.ndarray | None = None,
+    n_groups: int = 0,
+    num_threads: int | None = None,
+) -> np.ndarray:
+    """I(X;T) and I(T;Y) in nats of every EDGE base estimator (one per ensemble member), per block.
+
+    Member l hashes each sample's activations with ``floor(t_k / (factor[l] *
+    width[b, k]) + shift[l, k])`` per neuron (H1, float64), then the code vector
+    into one of ``n_buckets`` buckets (H2, ``ib_mix`` salted with ``hash_seed +
+    l``), and counts the dependence graph's edges against the labels and the
+    input groups (:func:`ibsim.estimators.reference.edge_base_estimates` is the
+    definition). O(N d) per member.
+
+    Args:
+        acts: (blocks, N, d) activations (converted to C-contiguous float32).
+        width: (blocks, d) base bin width per neuron, finite and > 0.
+        factor: (members,) width factors, finite and > 0.
+        shift: (members, d) random shifts (fractions of a bin), finite.
+        hash_seed: Salt of the second hash, in [0, 2**64).
+        n_buckets: Buckets of the second hash, in [1, 2**64).
+        labels: (N,) labels in ``[0, n_labels)``.
+        n_labels: Number of labels (>= 1).
+        groups: (N,) identical-input group per sample in ``[0, n_groups)``;
+            None, 0 or N groups: every input distinct.
+        num_threads: Threads over blocks (default: this worker's share).
+
+    Returns:
+        (blocks, members, 2) float64, nats.
+
+    Raises:
+        BlockError: A block holds NaN/inf, or a hash code overflows int64; names the block.
+        EstimatorError: Malformed arguments.
+    """
+    acts = _blocks(acts)
+    n_blocks, n, d = acts.shape
+    width_a = np.ascontiguousarray(np.asarray(width, dtype=np.float64))
+    factor_a = np.ascontiguousarray(np.asarray(factor, dtype=np.float64).ravel())
+    shift_a = np.ascontiguousarray(np.asarray(shift, dtype=np.float64))
+    if width_a.shape != (n_blocks, d) or not np.all(np.isfinite(width_a)) or np.any(width_a <= 0):
+        raise EstimatorError(f"width must be (blocks, neurons) = {(n_blocks, d)}, finite and > 0")
+    if factor_a.size == 0 or not np.all(np.isfinite(factor_a)) or np.any(factor_a <= 0):
+        raise EstimatorError(f"factor must be a non-empty vector, finite and > 0, got {factor!r}")
+    if shift_a.shape != (factor_a.size, d) or not np.all(np.isfinite(shift_a)):
+        raise EstimatorError(f"shift must be (members, neurons) = {(factor_a.size, d)} and finite")
+    if not 0 <= int(hash_seed) < 2**64 or not 1 <= int(n_buckets) < 2**64:
+        raise EstimatorError(f"hash_seed must be in [0, 2**64) and n_buckets in [1, 2**64), got "
+                             f"{hash_seed}, {n_buckets}")
+    if n_labels < 1:
+        raise EstimatorError(f"n_labels must be >= 1, got {n_labels}")
+    labels_a = _index_array(labels, n_labels, n, "labels")
+    distinct = groups is None or n_groups == 0 or n_groups >= n
+    groups_a = _UNUSED if distinct else _index_array(groups, n_groups, n, "groups")
+    out = np.zeros((n_blocks, factor_a.size, 2))
+    status = np.zeros(n_blocks, dtype=np.int32)
+    threads = max(1, min(num_threads or kernel_threads(), n_blocks))
+    _edge.edge_base_estimates(acts, width_a, factor_a, shift_a, int(hash_seed), int(n_buckets), labels_a,
+                              int(n_labels), groups_a, 0 if distinct else int(n_groups), out, status, threads)
+    _raise_for(status)
+    return out
+
+
+#: The k-NN kernels' metrics (``split``: see :func:`knn_kth_distance`).
+KNN_METRICS = ("chebyshev", "euclidean")
+
+#: Fewer points than this are searched on one thread: starting and joining a
+#: parallel region costs more than a small search (and much more on a busy machine).
+KNN_PARALLEL_MIN = 16384
+
+
+def _knn_threads(n: int, num_threads: int | None) -> int:
+    if num_threads is None and n < KNN_PARALLEL_MIN:
+        return 1
+    return max(1, num_threads or kernel_threads())
+
+
+def _knn_points(points: np.ndarray, metric: str, split: int | None) -> tuple[np.ndarray, int, int]:
+    """Check k-NN points (N, d) and the metric; float64 C-contiguous points, metric code, split."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[0] == 0 or points.shape[1] == 0:
+        raise EstimatorError(f"points must be (samples, dimensions) with at least one of each, got {points.shape}")
+    if metric not in KNN_METRICS:
+        raise EstimatorError(f"metric must be one of {KNN_METRICS}, got {metric!r}")
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    if not np.all(np.isfinite(points)):
+        raise EstimatorError("points contain NaN or infinite values")
+    d = points.shape[1]
+    split = d if split is None else int(split)
+    if not 0 < split <= d:
+        raise EstimatorError(f"split must be in [1, {d}], got {split}")
+    return points, (_knn.CHEBYSHEV if metric == "chebyshev" else _knn.EUCLIDEAN), split
+
+
+def knn_kth_distance(
+    points: np.ndarray, k: int, metric: str = "chebyshev", split: int | None = None, num_threads: int | None = None
+) -> np.ndarray:
+    """Each point's distance to its k-th nearest other point (a compiled k-d tree).
+
+    Equal bit for bit to ``cKDTree(points).query(points, k + 1, p=inf or 2)[0][:, -1]``
+    (the same float64 distances; the k-th smallest does not depend on the search).
+
+    Args:
+        points: (N, d) points, converted to float64; N > k.
+        k: Neighbour rank, 1 <= k < N.
+        metric: "chebyshev" (max norm) or "euclidean".
+        split: Euclidean only: the distance is the larger Euclidean norm of
+            coordinates ``[0, split)`` and ``[split, d)`` (KSG's joint norm of two
+            spaces); None or d: the Euclidean norm of all d.
+        num_threads: Threads over points (default: this worker's share, from
+            ``KNN_PARALLEL_MIN`` points; one below).
+
+    Returns:
+        (N,) float64 distances.
+
+    Raises:
+        EstimatorError: NaN/inf points, k outside [1, N), a bad metric or split.
+    """
+    points, code, split = _knn_points(points, metric, split)
+    if isinstance(k, bool) or not 1 <= int(k) < len(points):
+        raise EstimatorError(f"k must be in [1, N) = [1, {len(points)}), got {k!r}")
+    out = np.empty(len(points))
+    status = _knn.kth_distance(points, int(k), code, split, out, _knn_threads(len(points), num_threads))
+    _raise_for(np.array([status], dtype=np.int32))
+    return out
+
+
+def knn_count_within(
+    points: np.ndarray, radius: np.ndarray, metric: str = "chebyshev", split: int | None = None,
+    num_threads: int | None = None,
+) -> np.ndarray:
+    """Per point i, the points (i included) at distance <= ``radius[i]`` (a compiled k-d tree).
+
+    Equal to ``cKDTree(points).query_ball_point(points, radius, p=inf or 2,
+    return_length=True)`` (Euclidean: a distance's square against ``radius**2``,
+    as scipy compares). A negative radius counts nothing.
+
+    Args:
+        points: (N, d) points, converted to float64.
+        radius: (N,) radii (not NaN).
+        metric: "chebyshev" or "euclidean".
+        split: As for :func:`knn_kth_distance`.
+        num_threads: Threads over points (default: this worker's share).
+
+    Returns:
+        (N,) int64 counts.
+
+    Raises:
+        EstimatorError: NaN/inf points, NaN radii or not one per point, a bad metric or split.
+    """
+    points, code, split = _knn_points(points, metric, split)
+    radius = np.ascontiguousarray(radius, dtype=np.float64)
+    if radius.shape != (len(points),) or np.isnan(radius).any():
+        raise EstimatorError(f"radius must be one number (not NaN) per point ({len(points)}), got shape {radius.shape}")
+    out = np.empty(len(points), dtype=np.int64)
+    status = _knn.count_within(points, radius, code, split, out, _knn_threads(len(points), num_threads))
+    _raise_for(np.array([status], dtype=np.int32))
+    return out
+
+
+def sp_log_sums(
+    queries: np.ndarray, owner: np.ndarray, centres: np.ndarray, labels: np.ndarray, n_labels: int, scale: float,
+    groups: np.ndarray | None = None, n_groups: int = 0, num_threads: int | None = None,
+) -> np.ndarray:
+    """Log Gaussian-mixture sums at arbitrary points, for the sample-propagation estimator.
+
+    With ``e_ij = -scale |q_i - c_j|^2``, per query ``q_i`` (drawn around the
+    centre ``owner[i]``): ``log sum_j exp(e_ij)`` over all centres, over the
+    centres with the owner's label, and over the centres in the owner's group
+    of identical inputs (no groups: the owner's own term ``e_i,owner``). Each a
+    log-sum-exp shifted by its own largest term; float64 differences; each
+    query summed by one thread in centre order (the same bits for any thread
+    count). See ``ibsim_ext/sp_core.h``; O(m n d) time, O(n d) memory.
+
+    Args:
+        queries: (m, d) points (converted to C-contiguous float64).
+        owner: (m,) centre index of each query, in [0, n).
+        centres: (n, d) centres (converted to C-contiguous float32).
+        labels: (n,) labels in ``[0, n_labels)``.
+        n_labels: Number of labels (>= 1).
+        scale: ``1 / (2 variance)``, finite and > 0.
+        groups: (n,) groups in ``[0, n_groups)``; None, 0 or n groups: every
+            centre is its own input.
+        num_threads: Threads over queries (default: this worker's share).
+
+    Returns:
+        (m, 3) float64 log sums (nats).
+
+    Raises:
+        EstimatorError: Malformed arguments, NaN or infinite queries or centres.
+    """
+    queries, owner, centres, labels_a, groups_a = reference.sp_arguments(
+        queries, owner, centres, labels, n_labels, scale, groups, n_groups)
+    out = np.zeros((len(queries), 3))
+    if not len(queries):
+        return out
+    status = _sp.sp_log_sums(queries, owner, centres, labels_a, _UNUSED if groups_a is None else groups_a,
+                             groups_a is not None, float(scale), out, max(1, num_threads or kernel_threads()))
+    _raise_for(np.array([status], dtype=np.int32))
+    return out
+
+
 #: name → (compiled, NumPy reference). The reference has the same arguments,
 #: minus ``num_threads``.
 KERNELS: dict[str, tuple[Callable, Callable]] = {
     "binned_entropies": (binned_entropies, reference.binned_entropies),
     "kde_log_sums": (kde_log_sums, reference.kde_log_sums),
+    "renyi2_entropies": (renyi2_entropies, reference.renyi2_entropies),
+    "edge_base_estimates": (edge_base_estimates, reference.edge_base_estimates),
+    "knn_kth_distance": (knn_kth_distance, reference.knn_kth_distance),
+    "knn_count_within": (knn_count_within, reference.knn_count_within),
+    "sp_log_sums": (sp_log_sums, reference.sp_log_sums),
 }

@@ -9,7 +9,7 @@ activations only). Then, since T is a function of X,
     I(X;T~) = h(T~) - h(Z),    h(Z) = d/2 log(2 pi e noise_variance),
 
 with h(T~) from the Kozachenko-Leonenko k-NN entropy estimator (the estimator
-KSG builds on; max-norm balls) on ``replicates`` noisy copies of every sample:
+KSG builds on; max-norm or Euclidean balls, ``metric``) on ``replicates`` noisy copies of every sample:
 T~ is a mixture of one small Gaussian per sample, and with a single draw per
 component the neighbour distances never reach the noise scale (a 12-bit layer
 then reads as 46 bits); with 8 copies they do, up to a bias that shrinks as the
@@ -25,21 +25,29 @@ of any class within it. Both estimates are clipped to the bounds the true values
 obey, 0 <= I(X;T~) <= H(X) and 0 <= I(T~;Y) <= H(Y) (as scikit-learn clips at 0).
 
 :func:`ksg_mutual_information` is KSG's estimator (algorithm 1) for two
-continuous variables, checked against the Gaussian closed form. Neighbour
-searches use scipy's ``cKDTree``.
+continuous variables, checked against the Gaussian closed form.
+
+``metric`` is the norm within each space: "chebyshev" (the max norm, KSG's
+paper and the default) or "euclidean" (KSG's joint space then takes the larger
+of the two spaces' Euclidean norms, as their paper allows). Only the
+Kozachenko-Leonenko entropy's volume term depends on it: log (2 eps)^d for the
+max-norm ball of radius eps, log c_d + d log eps with the Euclidean unit ball's
+volume c_d = pi^(d/2) / Gamma(d/2 + 1). Neighbour searches run in the compiled
+k-d tree of :mod:`ibsim.estimators.kernels` (equal, bit for bit, to scipy's
+``cKDTree``, which the tests check).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from scipy.spatial import cKDTree
 from scipy.special import digamma
 
 from ibsim.errors import EstimatorError
+from ibsim.estimators import kernels
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks
 from ibsim.estimators.discrete import entropy_nats
-from ibsim.params import Interval, Param
+from ibsim.params import Interval, Options, Param
 
 NATS_TO_BITS = 1.0 / math.log(2.0)
 
@@ -65,65 +73,110 @@ def _require_neighbours(n: int, k: int, what: str) -> None:
         raise EstimatorError(f"{what} needs more than k = {k} samples, got N = {n}")
 
 
-def _kth_distance(points: np.ndarray, k: int) -> np.ndarray:
-    """Max-norm distance of each point to its k-th nearest other point."""
-    distances, _ = cKDTree(points).query(points, k=k + 1, p=np.inf)
-    return distances[:, -1]
+#: The norms within a space: the max norm (KSG's paper) or the Euclidean norm.
+METRICS = ("chebyshev", "euclidean")
 
 
-def _count_within(points: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """Points strictly within ``radius`` (max-norm) of each point, itself included."""
-    tree = cKDTree(points)
-    return np.asarray(tree.query_ball_point(points, np.nextafter(radius, 0), p=np.inf, return_length=True))
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise EstimatorError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
 
 
-def kl_entropy(samples: np.ndarray, k: int = 3) -> float:
-    """Kozachenko-Leonenko entropy estimate (nats) with max-norm balls.
+def _kth_distance(points: np.ndarray, k: int, metric: str = "chebyshev", split: int | None = None) -> np.ndarray:
+    """Distance of each point to its k-th nearest other point (``split``: KSG's joint norm, see kernels)."""
+    return kernels.knn_kth_distance(points, k, metric, split)
 
-    ``h = psi(N) - psi(k) + d <log(2 eps_i)>`` with ``eps_i`` the distance to the
-    k-th neighbour.
+
+def _count_within(points: np.ndarray, radius: np.ndarray, metric: str = "chebyshev") -> np.ndarray:
+    """Points strictly within ``radius`` of each point, itself included (at most the float64 below it)."""
+    return kernels.knn_count_within(points, np.nextafter(radius, 0), metric)
+
+
+def log_unit_ball(d: int, metric: str) -> float:
+    """log of the volume of the unit ball (radius 1) of the metric in d dimensions.
+
+    The max-norm ball is the cube [-1, 1]^d: d log 2; the Euclidean one
+    ``c_d = pi^(d/2) / Gamma(d/2 + 1)``.
+    """
+    _check_metric(metric)
+    if metric == "chebyshev":
+        return d * math.log(2.0)
+    return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1.0)
+
+
+def kl_entropy(samples: np.ndarray, k: int = 3, metric: str = "chebyshev") -> float:
+    """Kozachenko-Leonenko entropy estimate (nats).
+
+    ``h = psi(N) - psi(k) + log c_d + d <log eps_i>`` with ``eps_i`` the distance
+    to the k-th neighbour and ``c_d`` the volume of the metric's unit ball: for
+    the max norm ``d <log(2 eps_i)>`` (computed so, as before the option),
+    for the Euclidean norm ``log c_d = d/2 log pi - log Gamma(d/2 + 1)``.
+
+    Args:
+        samples: (N,) or (N, d) samples.
+        k: Neighbour rank.
+        metric: "chebyshev" (max-norm balls) or "euclidean".
 
     Raises:
-        EstimatorError: NaN/inf samples, k < 1, N <= k samples, or duplicate samples.
+        EstimatorError: NaN/inf samples, k < 1, N <= k samples, duplicate samples, unknown metric.
     """
+    _check_metric(metric)
     x = _finite(samples, "samples")
     n, d = x.shape
     _require_neighbours(n, k, "the k-NN entropy")
-    eps = _kth_distance(x, k)
+    eps = _kth_distance(x, k, metric)
     if np.any(eps <= 0):
         raise EstimatorError("duplicate samples: the k-NN estimators need noise (noise_variance > 0)")
-    return float(digamma(n) - digamma(k) + d * np.mean(np.log(2.0 * eps)))
+    if metric == "chebyshev":
+        return float(digamma(n) - digamma(k) + d * np.mean(np.log(2.0 * eps)))
+    return float(digamma(n) - digamma(k) + log_unit_ball(d, metric) + d * np.mean(np.log(eps)))
 
 
-def ksg_mutual_information(x: np.ndarray, y: np.ndarray, k: int = 3) -> float:
+def ksg_mutual_information(x: np.ndarray, y: np.ndarray, k: int = 3, metric: str = "chebyshev") -> float:
     """KSG estimate (algorithm 1, nats) of I(X;Y) for two continuous variables.
 
     ``I = psi(k) + psi(N) - <psi(n_x + 1) + psi(n_y + 1)>`` with ``n_x``, ``n_y`` the
-    marginal neighbours within the joint k-th neighbour distance (max-norm).
+    marginal neighbours strictly within the joint k-th neighbour distance. The
+    joint distance is the larger of the two spaces' distances, each in ``metric``.
+
+    Args:
+        x: (N,) or (N, d_x) samples.
+        y: (N,) or (N, d_y) samples.
+        k: Neighbour rank.
+        metric: The norm within each space, "chebyshev" or "euclidean".
 
     Raises:
-        EstimatorError: NaN/inf values, x and y of different lengths, k < 1 or N <= k samples.
+        EstimatorError: NaN/inf values, x and y of different lengths, k < 1 or N <= k samples, unknown metric.
     """
+    _check_metric(metric)
     x, y = _finite(x, "x"), _finite(y, "y")
     if len(x) != len(y):
         raise EstimatorError(f"x and y need the same number of samples, got {len(x)} and {len(y)}")
     n = len(x)
     _require_neighbours(n, k, "the KSG estimate")
-    radius = _kth_distance(np.hstack([x, y]), k)
-    n_x = _count_within(x, radius) - 1
-    n_y = _count_within(y, radius) - 1
+    radius = _kth_distance(np.hstack([x, y]), k, metric, split=x.shape[1])
+    n_x = _count_within(x, radius, metric) - 1
+    n_y = _count_within(y, radius, metric) - 1
     return float(digamma(k) + digamma(n) - np.mean(digamma(n_x + 1) + digamma(n_y + 1)))
 
 
-def discrete_mutual_information(t: np.ndarray, labels: np.ndarray, k: int = 3) -> float:
+def discrete_mutual_information(t: np.ndarray, labels: np.ndarray, k: int = 3, metric: str = "chebyshev") -> float:
     """Ross's (2014) k-NN estimate (nats) of I(T;Y) for continuous T, discrete Y.
 
     Samples whose class has a single member are left out, as Ross does; a class
     of at most k members uses all its other members as neighbours.
 
+    Args:
+        t: (N,) or (N, d) activations.
+        labels: (N,) class per sample.
+        k: Neighbour rank.
+        metric: "chebyshev" or "euclidean".
+
     Raises:
-        EstimatorError: NaN/inf activations, labels not one per sample, k < 1 or N <= k samples.
+        EstimatorError: NaN/inf activations, labels not one per sample, k < 1 or N <= k samples,
+            unknown metric.
     """
+    _check_metric(metric)
     t = _finite(t, "activations")
     labels = np.asarray(labels)
     n = len(t)
@@ -139,12 +192,12 @@ def discrete_mutual_information(t: np.ndarray, labels: np.ndarray, k: int = 3) -
         class_size[members] = size
         if size > 1:
             k_label = min(k, size - 1)
-            radius[members] = _kth_distance(t[members], k_label)
+            radius[members] = _kth_distance(t[members], k_label, metric)
             k_used[members] = k_label
     kept = class_size > 1
     if not kept.any():
         return 0.0
-    within = _count_within(t, radius)[kept]
+    within = _count_within(t, radius, metric)[kept]
     return float(
         digamma(kept.sum()) + np.mean(digamma(k_used[kept])) - np.mean(digamma(class_size[kept]))
         - np.mean(digamma(within))
@@ -163,6 +216,8 @@ class KNN(Estimator):
                                 "variance of the Gaussian noise added to the activations"),
         "replicates": Param(Interval(int, 1, None), 8, "noisy copies of each sample for I(X;T)"),
         "seed": Param(Interval(int, 0, None), 0, "seed of the noise (the same noise for every block)"),
+        "metric": Param(Options(list(METRICS)), "chebyshev",
+                        "norm of the neighbour distances: max norm (KSG's paper) or Euclidean"),
     }
 
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
@@ -179,7 +234,8 @@ class KNN(Estimator):
         for b, acts in enumerate(blocks.acts):
             acts = _finite(acts, "activations")
             copies = np.repeat(acts, self.replicates, axis=0) + noise_x
-            out[b, 0] = np.clip(kl_entropy(copies, self.k) - h_noise, 0.0, h_x)
-            out[b, 1] = np.clip(discrete_mutual_information(acts + noise_y, blocks.labels, self.k), 0.0, h_y)
+            out[b, 0] = np.clip(kl_entropy(copies, self.k, self.metric) - h_noise, 0.0, h_x)
+            out[b, 1] = np.clip(discrete_mutual_information(acts + noise_y, blocks.labels, self.k, self.metric),
+                                0.0, h_y)
         return out * NATS_TO_BITS
 

@@ -102,3 +102,62 @@ def test_threads_do_not_change_results():
     one = kde_log_sums(acts, labels, 4, 50.0, num_threads=1)
     for threads in (2, 3, 7):
         assert np.array_equal(one, kde_log_sums(acts, labels, 4, 50.0, num_threads=threads))
+
+
+#: The kernel's proven error (docs/estimators.md, "Kernel"): every sum S_i is
+#: within a relative 2^-36 (pruned terms) + 2e-13 (exp, rounding; d <= 32) of
+#: exact, so each mean log sum is within this many nats of the dense formula.
+KDE_SUM_BOUND = 2.0**-36 + 2e-13
+
+
+def _hostile_blocks():
+    """Inputs that stress the pruning bound: wide spreads, tight clusters,
+    duplicates, neighbours just beyond the kernel's reach, d up to 32."""
+    rng = np.random.default_rng(11)
+    n = 400
+    cut = np.log(n) + 36 * np.log(2.0)
+    yield "wide spread d=32", rng.normal(size=(n, 32)) * 30, 0.5
+    yield "wide kernel d=32", np.tanh(rng.normal(size=(n, 32))), 0.05
+    centres = rng.normal(size=(8, 16)) * 3
+    yield "clusters d=16", np.repeat(centres, n // 8, axis=0) + 1e-3 * rng.normal(size=(n, 16)), 200.0
+    dup = np.tanh(3 * rng.normal(size=(n, 12)))
+    dup[: n // 2] = dup[0]
+    yield "half duplicates d=12", dup, 20.0
+    saturated = np.sign(rng.normal(size=(n, 10))) * (1 - 1e-4 * rng.random((n, 10)))
+    yield "saturated tanh d=10", saturated, 5.0
+    for side, factor in (("beyond", 1 + 1e-4), ("within", 1 - 1e-4)):
+        yield f"simplex {side} the reach d=32", _simplex(factor), 1.0
+
+
+def _simplex(factor: float, d: int = 32) -> np.ndarray:
+    """d rows, every pair at squared distance ``factor`` times the kernel's
+    reach (scale 1): each row's sum is its own 1 plus d - 1 terms of about
+    2^-36 / d each, which the kernel prunes (factor > 1) or keeps (< 1), so the
+    pruned mass is as large as the bound allows."""
+    reach = np.log(d) + 36 * np.log(2.0)
+    return np.eye(d) * np.sqrt(reach * factor / 2)
+
+
+@pytest.mark.parametrize("label,acts,scale", list(_hostile_blocks()), ids=lambda v: v if isinstance(v, str) else "")
+def test_error_bound_holds_on_hostile_inputs(label, acts, scale):
+    from ibsim.estimators import reference
+    from ibsim.estimators.kernels import kde_log_sums
+
+    acts = np.asarray(acts, dtype=np.float32)[None]
+    labels = np.random.default_rng(5).integers(0, 3, acts.shape[1])
+    fast = kde_log_sums(acts, labels, 3, scale)
+    exact = reference.kde_log_sums(acts, labels, 3, scale)
+    assert np.abs(fast - exact).max() <= KDE_SUM_BOUND, label
+
+
+def test_error_bound_is_tight_and_reached_only_by_pruning():
+    """Beyond the reach every row loses almost 2^-36 of its sum (the bound is
+    tight, and the pruning is what loses it); just within, nothing is lost."""
+    from ibsim.estimators import reference
+    from ibsim.estimators.kernels import kde_log_sums
+
+    for factor, low, high in ((1 + 1e-4, 0.9 * 2.0**-36, KDE_SUM_BOUND), (1 - 1e-4, -1e-14, 1e-14)):
+        acts = _simplex(factor).astype(np.float32)[None]
+        labels = np.zeros(acts.shape[1], int)
+        lost = reference.kde_log_sums(acts, labels, 1, 1.0) - kde_log_sums(acts, labels, 1, 1.0)
+        assert np.all((lost >= low) & (lost <= high)), (factor, lost / 2.0**-36)

@@ -153,3 +153,145 @@ def kde_cases() -> Iterator[tuple[str, dict]]:
         inf = rng.normal(size=(2, 30, 3)).astype(np.float32)
         inf[0, 0, 2] = -np.inf
         yield f"inf seed{seed}", case(inf)
+
+
+def edge_cases() -> Iterator[tuple[str, dict]]:
+    """Inputs for ``edge_base_estimates`` (small N: the twin hashes in Python loops)."""
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+
+        def case(acts, width=0.3, factor=(1.0, 1.7), classes=2, groups=None, n_buckets=10**6, shift=None):
+            acts = np.asarray(acts)
+            blocks, n, d = acts.shape
+            factor = np.asarray(factor, dtype=np.float64)
+            kwargs = dict(
+                acts=acts,
+                width=np.broadcast_to(np.asarray(width, dtype=np.float64), (blocks, d)).copy(),
+                factor=factor,
+                shift=rng.random((len(factor), d)) if shift is None else shift,
+                hash_seed=int(rng.integers(0, 2**63)),
+                n_buckets=n_buckets,
+                labels=_labels(rng, n, classes),
+                n_labels=classes,
+            )
+            if groups is not None:
+                kwargs.update(groups=groups, n_groups=int(groups.max()) + 1)
+            return kwargs
+
+        for shape in [(1, 1, 1), (2, 5, 3), (2, 150, 1), (2, 200, 6), (1, 120, 20)]:
+            yield f"tanh{shape} seed{seed}", case(np.tanh(2 * rng.normal(size=shape)).astype(np.float32))
+        yield f"all rows equal seed{seed}", case(np.full((2, 80, 3), 0.25, dtype=np.float32))
+        yield f"saturated seed{seed}", case(np.sign(rng.normal(size=(2, 150, 4))).astype(np.float32))
+        # values on the bin edges of a zero shift: floor of exact integers and their neighbours
+        on_edges = (rng.integers(-5, 5, (2, 120, 3)) * np.float32(0.5)).astype(np.float32)
+        yield f"on bin edges seed{seed}", case(on_edges, width=0.5, factor=(1.0,), shift=np.zeros((1, 3)))
+        yield f"next to bin edges seed{seed}", case(np.nextafter(on_edges, np.float32(-np.inf)), width=0.5,
+                                                     factor=(1.0,), shift=np.zeros((1, 3)))
+        yield f"negative codes seed{seed}", case((rng.normal(size=(2, 100, 3)) * 50 - 200).astype(np.float32))
+        yield f"few buckets (second-hash collisions) seed{seed}", case(
+            rng.normal(size=(2, 150, 4)).astype(np.float32), n_buckets=7)
+        yield f"one bucket seed{seed}", case(rng.normal(size=(1, 60, 2)).astype(np.float32), n_buckets=1)
+        yield f"huge bucket count seed{seed}", case(rng.normal(size=(1, 60, 2)).astype(np.float32),
+                                                    n_buckets=2**64 - 59)
+        yield f"per-neuron widths seed{seed}", case(rng.normal(size=(2, 100, 3)).astype(np.float32),
+                                                    width=np.array([0.1, 1.0, 10.0]))
+        groups = rng.integers(0, 30, 150).astype(np.int64)
+        groups[:30] = np.arange(30)
+        yield f"repeated inputs seed{seed}", case(rng.normal(size=(2, 150, 3)).astype(np.float32), groups=groups)
+        yield f"many classes seed{seed}", case(rng.normal(size=(2, 200, 3)).astype(np.float32), classes=40)
+        yield f"one class seed{seed}", case(rng.normal(size=(2, 60, 3)).astype(np.float32), classes=1)
+        yield f"float64 input seed{seed}", case(rng.normal(size=(1, 60, 3)))
+        yield f"strided view seed{seed}", case(rng.normal(size=(2, 80, 10)).astype(np.float32)[:, ::2, ::2])
+        yield f"code overflow seed{seed}", case((rng.normal(size=(2, 30, 2)) * 1e30).astype(np.float32),
+                                                width=1e-10)
+        nan = rng.normal(size=(2, 30, 3)).astype(np.float32)
+        nan[1, 4, 0] = np.nan
+        yield f"NaN seed{seed}", case(nan)
+        inf = rng.normal(size=(2, 30, 3)).astype(np.float32)
+        inf[0, 0, 2] = -np.inf
+        yield f"inf seed{seed}", case(inf)
+
+
+def renyi2_cases() -> Iterator[tuple[str, dict]]:
+    """Inputs for ``renyi2_entropies`` (small N: the twin is the dense N x N formula)."""
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+
+        def case(acts, sigma=0.5, classes=2, groups=None):
+            acts = np.asarray(acts)
+            kwargs = dict(acts=acts, sigma=sigma, labels=_labels(rng, acts.shape[1], classes), n_labels=classes)
+            if groups is not None:
+                kwargs.update(groups=groups, n_groups=int(groups.max()) + 1)
+            return kwargs
+
+        for shape in [(1, 1, 1), (2, 1, 4), (2, 7, 1), (2, 150, 10), (1, 300, 3), (1, 70, 130)]:
+            yield f"tanh{shape} seed{seed}", case(np.tanh(2 * rng.normal(size=shape)).astype(np.float32))
+        dup = np.tanh(rng.normal(size=(2, 200, 5))).astype(np.float32)
+        dup[:, 50:150] = dup[:, :1]
+        yield f"many duplicates seed{seed}", case(dup)
+        groups = np.repeat(np.arange(50), 4)
+        rep = np.repeat(np.tanh(rng.normal(size=(2, 50, 3))), 4, axis=1).astype(np.float32)
+        rep[:, ::8] += 0.1  # a stochastic-looking layer: identical inputs, different rows
+        yield f"repeated inputs seed{seed}", case(rep, groups=groups)
+        yield f"all rows equal seed{seed}", case(np.full((2, 80, 3), 0.25, dtype=np.float32))
+        yield f"wide kernel seed{seed}", case(rng.normal(size=(2, 120, 6)).astype(np.float32), sigma=30.0)
+        yield f"narrow kernel seed{seed}", case(rng.normal(size=(2, 120, 6)).astype(np.float32), sigma=1e-3)
+        yield f"per-block sigma seed{seed}", case(rng.normal(size=(2, 60, 3)).astype(np.float32),
+                                                 sigma=np.array([0.2, 2.0]))
+        yield f"many classes seed{seed}", case(rng.normal(size=(2, 200, 3)).astype(np.float32), classes=30)
+        yield f"float64 input seed{seed}", case(rng.normal(size=(1, 60, 3)), sigma=1.5)
+        yield f"strided view seed{seed}", case(rng.normal(size=(2, 80, 10)).astype(np.float32)[:, ::2, ::2])
+        yield f"zero sigma seed{seed}", case(rng.normal(size=(1, 20, 3)).astype(np.float32), sigma=0.0)
+        nan = rng.normal(size=(2, 30, 3)).astype(np.float32)
+        nan[1, 4, 0] = np.nan
+        yield f"NaN seed{seed}", case(nan)
+
+
+def _knn_point_sets(rng: np.random.Generator) -> Iterator[tuple[str, np.ndarray]]:
+    """Point sets for the k-NN kernels: ties (lattice points), duplicates, clusters, 1 to 17 dimensions."""
+    for shape in [(5, 1), (40, 2), (300, 3), (200, 10), (150, 17)]:
+        yield f"normal{shape}", rng.normal(size=shape)
+    yield "lattice (ties at every radius)", rng.integers(-3, 4, (300, 3)).astype(np.float64)
+    yield "lattice in 5 dims", rng.integers(0, 2, (200, 5)).astype(np.float64)
+    dup = rng.normal(size=(120, 4))
+    dup[40:80] = dup[:1]
+    yield "many duplicates", dup
+    yield "all points equal", np.full((50, 3), 0.25)
+    yield "tight clusters (noisy copies)", np.repeat(np.tanh(3 * rng.normal(size=(60, 6))), 8, axis=0) + \
+        0.03 * rng.normal(size=(480, 6))
+    yield "float32 input", rng.normal(size=(80, 3)).astype(np.float32)
+    yield "strided view", rng.normal(size=(100, 8))[::2, ::2]
+    yield "huge and tiny values", rng.normal(size=(100, 3)) * np.array([1e150, 1e-150, 1.0])
+
+
+def knn_cases(kernel: str) -> Iterator[tuple[str, dict]]:
+    """Inputs for ``knn_kth_distance`` or ``knn_count_within`` (both metrics; KSG's split joint norm)."""
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        for label, points in _knn_point_sets(rng):
+            for metric in ("chebyshev", "euclidean"):
+                splits = [None] + ([points.shape[1] // 2] if metric == "euclidean" and points.shape[1] > 1 else [])
+                for split in splits:
+                    where = f"{label} {metric} split={split} seed{seed}"
+                    if kernel == "knn_kth_distance":
+                        for k in (1, 3):
+                            yield f"{where} k={k}", dict(points=points, k=k, metric=metric, split=split)
+                    else:
+                        # radii at neighbour distances (points exactly on them), just below, random and negative
+                        dist = np.abs(np.asarray(points, dtype=np.float64)[:, :1] - np.asarray(points)[::-1, :1].T)
+                        radius = np.sort(dist, axis=1)[:, min(3, len(points) - 1)]
+                        yield f"{where} radius on distances", dict(points=points, radius=radius, metric=metric,
+                                                                   split=split)
+                        yield f"{where} radius below", dict(points=points, radius=np.nextafter(radius, 0),
+                                                            metric=metric, split=split)
+                        mixed = rng.uniform(-0.5, 2.0, len(points))
+                        yield f"{where} random radii", dict(points=points, radius=mixed, metric=metric, split=split)
+        bad = rng.normal(size=(30, 3))
+        bad[4, 1] = np.nan
+        yield f"NaN seed{seed}", (dict(points=bad, k=2) if kernel == "knn_kth_distance"
+                                  else dict(points=bad, radius=np.ones(30)))
+        small = rng.normal(size=(3, 2))
+        if kernel == "knn_kth_distance":
+            yield f"N <= k seed{seed}", dict(points=small, k=3)
+        else:
+            yield f"NaN radius seed{seed}", dict(points=small, radius=np.array([1.0, np.nan, 1.0]))

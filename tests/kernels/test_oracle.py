@@ -10,12 +10,21 @@ import pytest
 
 from ibsim.estimators.kernels import KERNELS
 from tests.kernels.hostile import binning_cases, kde_cases
+from tests.kernels.hostile import edge_cases
+from tests.kernels.hostile import renyi2_cases
+from tests.kernels.hostile import knn_cases
+from tests.kernels.hostile_sp import sp_cases
 
 CASES = {"binned_entropies": list(binning_cases()), "kde_log_sums": list(kde_cases())}
+CASES["edge_base_estimates"] = list(edge_cases())
+CASES["renyi2_entropies"] = list(renyi2_cases())
+CASES["knn_kth_distance"] = list(knn_cases("knn_kth_distance"))
+CASES["knn_count_within"] = list(knn_cases("knn_count_within"))
+CASES["sp_log_sums"] = list(sp_cases())
 
 
 def _describe(name: str, label: str, kwargs: dict) -> str:
-    acts = kwargs["acts"]
+    acts = next(kwargs[key] for key in ("acts", "points", "centres") if key in kwargs)
     order = "C" if acts.flags.c_contiguous else "strided"
     extra = {k: v for k, v in kwargs.items() if k in ("n_bins", "scale")}
     return f"{name} on {label}: dtype {acts.dtype}, shape {acts.shape}, {order}, {extra}"
@@ -44,8 +53,11 @@ def test_kernel_matches_reference(name, label, kwargs):
     # binning is exact integer counting: 1e-12 bits; the KDE sums add up exps of
     # different (equally rounded) float64 values: 1e-10 nats
     tolerance = 1e-12 if name == "binned_entropies" else 1e-10
+    if name.startswith("knn_"):  # the same float64 distances: bit for bit
+        tolerance = 0.0
     np.testing.assert_allclose(values["fast"], values["reference"], rtol=0, atol=tolerance, err_msg=where)
-    assert values["fast"].dtype == values["reference"].dtype == np.float64
+    counted = name == "knn_count_within"  # the k-NN kernels are exact: counts, and distances to 0
+    assert values["fast"].dtype == values["reference"].dtype == (np.int64 if counted else np.float64)
 
 
 def test_every_kernel_has_cases():

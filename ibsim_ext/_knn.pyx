@@ -1,0 +1,72 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""k-nearest-neighbour searches for the k-NN estimators (compiled kernel).
+
+A thin driver over ``knn_core.h``: one block of points at a time, a k-d tree
+built over it and queried with every point, in parallel over points. Semantics
+and the NumPy twins: ``ibsim.estimators.reference.knn_kth_distance`` and
+``knn_count_within``. Only ``ibsim.estimators.kernels`` calls this module.
+
+Returns the status of common.h: 0 ok, 1 a NaN or infinite coordinate, 3 out of memory.
+"""
+from libc.stdint cimport int64_t
+
+
+cdef extern from "common.h":
+    enum ib_status:
+        IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
+
+#: The kernel status codes (common.h owns them).
+STATUS_OK, STATUS_NONFINITE, STATUS_CODE_OVERFLOW, STATUS_NO_MEMORY = IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
+
+
+cdef extern from "knn_core.h" nogil:
+    int KN_CHEBYSHEV
+    int KN_EUCLIDEAN
+    int kn_kth_distance(const double* x, int64_t n, int64_t d, int64_t k, int metric, int64_t split, int n_threads,
+                        double* out)
+    int kn_count_within(const double* x, int64_t n, int64_t d, const double* radius, int metric, int64_t split,
+                        int n_threads, int64_t* out)
+
+#: The metric codes of the kernel.
+CHEBYSHEV, EUCLIDEAN = KN_CHEBYSHEV, KN_EUCLIDEAN
+
+
+def kth_distance(const double[:, ::1] x, long k, int metric, long split, double[::1] out, int num_threads):
+    """Fill ``out`` (N,) with each row's distance to its k-th nearest other row.
+
+    Args:
+        x: (N, d) float64 points, C-contiguous, N > k >= 1, d >= 1.
+        k: Neighbour rank.
+        metric: CHEBYSHEV or EUCLIDEAN.
+        split: EUCLIDEAN: the larger norm of coordinates [0, split) and [split, d) (split >= d: all together).
+        out: (N,) float64 output.
+        num_threads: OpenMP threads over points.
+
+    Returns:
+        The status code.
+    """
+    cdef int code
+    with nogil:
+        code = kn_kth_distance(&x[0, 0], x.shape[0], x.shape[1], k, metric, split, num_threads, &out[0])
+    return code
+
+
+def count_within(const double[:, ::1] x, const double[::1] radius, int metric, long split, int64_t[::1] out,
+                 int num_threads):
+    """Fill ``out`` (N,) with the rows (itself included) at distance <= ``radius[i]`` from row i.
+
+    Args:
+        x: (N, d) float64 points, C-contiguous, N >= 1, d >= 1.
+        radius: (N,) float64 radii.
+        metric: CHEBYSHEV or EUCLIDEAN.
+        split: As for kth_distance.
+        out: (N,) int64 output.
+        num_threads: OpenMP threads over points.
+
+    Returns:
+        The status code.
+    """
+    cdef int code
+    with nogil:
+        code = kn_count_within(&x[0, 0], x.shape[0], x.shape[1], &radius[0], metric, split, num_threads, &out[0])
+    return code

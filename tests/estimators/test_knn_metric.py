@@ -1,0 +1,132 @@
+"""The k-NN estimators' metric option, and the compiled neighbour search against scipy's cKDTree."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+import ibsim.estimators.knn as knn
+from ibsim.errors import EstimatorError
+from ibsim.estimators import KNN, LayerBlocks, kernels
+from ibsim.estimators.knn import discrete_mutual_information, kl_entropy, ksg_mutual_information, log_unit_ball
+
+METRICS = ["chebyshev", "euclidean"]
+
+
+def _gaussian_entropy(cov: np.ndarray) -> float:
+    d = len(cov)
+    return 0.5 * (d * math.log(2 * math.pi * math.e) + np.linalg.slogdet(cov)[1])
+
+
+def test_unit_ball_volumes():
+    assert log_unit_ball(1, "euclidean") == pytest.approx(math.log(2.0))  # [-1, 1]
+    assert log_unit_ball(2, "euclidean") == pytest.approx(math.log(math.pi))
+    assert log_unit_ball(3, "euclidean") == pytest.approx(math.log(4 / 3 * math.pi))
+    assert log_unit_ball(3, "chebyshev") == pytest.approx(3 * math.log(2.0))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("d", [1, 2, 3])  # the KL bias grows with d (0.37 nats at d = 6, N = 8000)
+def test_kozachenko_leonenko_matches_a_gaussian(metric, d):
+    rng = np.random.default_rng(20 + d)
+    a = rng.normal(size=(d, d)) * 0.3 + np.eye(d)
+    cov = a @ a.T * 0.25
+    z = rng.multivariate_normal(np.zeros(d), cov, size=8000)
+    assert kl_entropy(z, 3, metric) == pytest.approx(_gaussian_entropy(cov), abs=0.04 * d + 0.02)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("rho", [0.0, 0.6, 0.9])
+def test_ksg_matches_correlated_gaussians(metric, rho):
+    # X and Y each 2-D, pairs of coordinates correlated by rho: I = -log(1 - rho^2) nats
+    rng = np.random.default_rng(30)
+    x = rng.normal(size=(4000, 2))
+    y = rho * x + math.sqrt(1 - rho**2) * rng.normal(size=(4000, 2))
+    expected = -math.log(1 - rho**2)
+    assert ksg_mutual_information(x, y, 3, metric) == pytest.approx(expected, abs=0.05)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ross_separated_classes_carry_their_entropy(metric):
+    rng = np.random.default_rng(10)
+    labels = rng.integers(0, 4, 2000)
+    t = labels[:, None] * 10.0 + rng.normal(size=(2000, 3))
+    p = np.bincount(labels) / len(labels)
+    assert discrete_mutual_information(t, labels, 3, metric) == pytest.approx(-np.sum(p * np.log(p)), abs=0.02)
+
+
+def _points(kind: str, rng: np.random.Generator) -> np.ndarray:
+    if kind == "noisy copies of a tanh layer":
+        return np.repeat(np.tanh(3 * rng.normal(size=(500, 7))), 8, axis=0) + 0.0316 * rng.normal(size=(4000, 7))
+    if kind == "lattice":  # ties at every radius
+        return rng.integers(-4, 5, (3000, 3)).astype(np.float64)
+    return rng.normal(size=(3000, 12))
+
+
+@pytest.mark.parametrize("kind", ["noisy copies of a tanh layer", "lattice", "normal 12-D"])
+@pytest.mark.parametrize("metric,p", [("chebyshev", np.inf), ("euclidean", 2)])
+def test_the_compiled_search_equals_ckdtree_bit_for_bit(kind, metric, p):
+    rng = np.random.default_rng(5)
+    x = _points(kind, rng)
+    tree = cKDTree(x)
+    for k in (1, 3, 8):
+        kth = kernels.knn_kth_distance(x, k, metric)
+        np.testing.assert_array_equal(kth, tree.query(x, k=k + 1, p=p)[0][:, -1])
+        radius = np.nextafter(kth, 0)  # strictly within, as the estimators count
+        for threads in (1, 2):
+            np.testing.assert_array_equal(kernels.knn_count_within(x, radius, metric, num_threads=threads),
+                                          tree.query_ball_point(x, radius, p=p, return_length=True))
+
+
+def _ckdtree_kth(points, k, metric="chebyshev", split=None):
+    return cKDTree(points).query(points, k=k + 1, p=np.inf)[0][:, -1]
+
+
+def _ckdtree_count(points, radius, metric="chebyshev"):
+    return np.asarray(cKDTree(points).query_ball_point(points, np.nextafter(radius, 0), p=np.inf,
+                                                       return_length=True))
+
+
+def test_estimates_equal_the_ckdtree_path(monkeypatch):
+    """The knn estimator and the functions give the numbers of the former cKDTree searches, bit for bit."""
+    rng = np.random.default_rng(13)
+    labels = rng.integers(0, 3, 800)
+    acts = np.tanh(2 * rng.normal(size=(2, 800, 5)) + labels[None, :, None]).astype(np.float32)
+    x, y = rng.normal(size=(900, 2)), rng.normal(size=(900, 1))
+    def run():
+        return (KNN().estimate_blocks(LayerBlocks(acts, labels, 3)), kl_entropy(acts[0], 3),
+                ksg_mutual_information(x, x[:, :1] + y, 3), discrete_mutual_information(acts[1], labels, 4))
+    fast = run()
+    monkeypatch.setattr(knn, "_kth_distance", _ckdtree_kth)
+    monkeypatch.setattr(knn, "_count_within", _ckdtree_count)
+    slow = run()
+    np.testing.assert_array_equal(fast[0], slow[0])
+    assert fast[1:] == slow[1:]
+
+
+def test_the_metric_is_a_parameter_of_the_spec():
+    assert KNN().spec == 'knn(k=3, noise_variance=0.001, replicates=8, seed=0, metric="chebyshev")'
+    euclidean = KNN(metric="euclidean")
+    assert "metric=\"euclidean\"" in euclidean.spec
+    rng = np.random.default_rng(3)
+    acts = np.tanh(rng.normal(size=(1, 600, 3))).astype(np.float32)
+    labels = rng.integers(0, 2, 600)
+    cheb = KNN().estimate_blocks(LayerBlocks(acts, labels, 2))
+    eucl = euclidean.estimate_blocks(LayerBlocks(acts, labels, 2))
+    assert np.all(np.isfinite(eucl)) and not np.array_equal(cheb, eucl)
+    with pytest.raises(Exception, match="metric"):
+        KNN(metric="manhattan")
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_refusals_keep_their_words(metric):
+    with pytest.raises(EstimatorError, match="NaN"):
+        kl_entropy(np.array([[0.0], [np.nan], [1.0], [2.0], [3.0]]), 3, metric)
+    with pytest.raises(EstimatorError, match="more than k = 3 samples, got N = 3"):
+        ksg_mutual_information(np.arange(3.0), np.arange(3.0), 3, metric)
+    with pytest.raises(EstimatorError, match="noise"):
+        kl_entropy(np.zeros((10, 2)), 3, metric)
+    with pytest.raises(EstimatorError, match="metric"):
+        kl_entropy(np.zeros((10, 2)), 3, "cosine")
