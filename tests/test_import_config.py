@@ -123,7 +123,7 @@ def test_what_has_no_counterpart_is_listed_at_the_top(tmp_path):
 
 @pytest.mark.parametrize("seed, message", [
     ({"dataset": "datasets.harmonics_zero_mean"}, "dataset \"datasets.harmonics_zero_mean\" has no ibsim counterpart"),
-    ({"estimator": "mi_estimator.edge"}, "estimator \"mi_estimator.edge\" has no ibsim counterpart"),
+    ({"estimator": "mi_estimator.mine"}, "estimator \"mi_estimator.mine\" has no ibsim counterpart"),
     ({"model": "models.cnn"}, "model \"models.cnn\" has no ibsim counterpart"),
     ({"epochs": 0}, "'epochs' must be an int"),
     ({"callbacks": "callbacks.earlystopping_manual"}, "'callbacks' must be a list"),

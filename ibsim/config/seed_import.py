@@ -24,7 +24,7 @@ Whatever has no counterpart (``regularization``, which the seed did not read;
 the TensorBoard projector callback, which is ``ibsim tensorboard`` on a results
 file; keys ibsim does not know) is listed at the top of the TOML file as
 ``# not converted: key = value — reason``. A dataset, model or estimator ibsim
-does not have (``datasets.harmonics_zero_mean``, ``mi_estimator.edge``) is an
+does not have (``datasets.harmonics_zero_mean``, ``mi_estimator.mine``) is an
 error, since the file would describe another experiment. The converted keys are
 validated as any config is (:meth:`Config.from_dict`) before anything is written.
 """
