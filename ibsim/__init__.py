@@ -15,6 +15,7 @@ TensorFlow is imported only when training starts.
 """
 from ibsim.catalog import Catalog
 from ibsim.config import Config
+from ibsim.datasets import Dataset
 from ibsim.errors import (
     ConfigError,
     DataError,
@@ -31,7 +32,7 @@ from ibsim.results import Results
 from ibsim import accessor as _accessor  # noqa: F401  (registers ds.ibsim on xarray Datasets)
 
 
-def open_results(path) -> Results:
+def open_results(path: str) -> Results:
     """Open a results file (lazily); see :class:`Results`."""
     return Results.open(path)
 
@@ -41,6 +42,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataError",
+    "Dataset",
     "EstimatorError",
     "Experiment",
     "IbsimError",
