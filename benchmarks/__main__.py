@@ -11,11 +11,13 @@ from benchmarks.timing import table
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("suites", nargs="*", help="which benchmarks: training, binning, kde, kde-large, "
-                        "estimators, parallel, keras_path (default: all but kde-large, parallel and keras_path)")
+                        "estimators, parallel, keras_path, conv (default: all but kde-large, parallel, keras_path and "
+                        "conv)")
     parser.add_argument("--runs", nargs="+", type=int, default=[32, 128], help="ensemble sizes for training")
     parser.add_argument("--sizes", nargs="+", type=int, default=[10000, 70000], help="sample counts for kde-large")
+    parser.add_argument("--data-dir", default=None, help="folder of downloaded datasets (conv: MNIST)")
     args = parser.parse_args()
-    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel", "keras_path"}
+    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel", "keras_path", "conv"}
     args.suites = args.suites or ["training", "binning", "kde", "estimators"]
     unknown = set(args.suites) - suites
     if unknown:
@@ -43,6 +45,10 @@ def main() -> None:
         print("\nKDE upper bound, tanh layer N = 4096, d = 10 (speed = dense time / ibsim time, all cores)\n")
         print(table(kde.small_rows(),
                     ("case", "dense ms", "ibsim ms", "speed", "ibsim 1 thread ms", "max |diff| bits")))
+        print("\nKDE upper bound on the main job's own layers (configs/tishby_tanh.toml, 1 run of 2000 epochs,")
+        print("last recorded epoch; speed = TensorFlow dense time / ibsim time, all cores)\n")
+        print(table(kde.main_job_rows(),
+                    ("variance", "layer", "width", "ibsim ms", "TF dense ms", "speed", "max |diff| bits")))
     if "kde-large" in args.suites:
         from benchmarks import kde
 
@@ -67,6 +73,13 @@ def main() -> None:
         print("\nAny Keras model: the Tishby net as the ensemble and as a Keras factory model, whole serial runs")
         print("(5 runs x 200 epochs, seed schedule, binning; cost = time / ensemble time)\n")
         print(table(keras_path.rows(), ("path", "seconds", "ms per run-epoch", "cost")))
+
+    if "conv" in args.suites:
+        from benchmarks import conv
+
+        print("\nConv nets: the LeNet-like net of configs/mnist_cnn.toml on MNIST's test images, all layers recorded")
+        print("every epoch (channel means of conv/pooling layers; speed = Keras time / ibsim time per run-epoch)\n")
+        print(table(conv.rows(data_dir=args.data_dir), ("what", "runs", "s per run-epoch", "speed")))
 
 
 if __name__ == "__main__":

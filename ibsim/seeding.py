@@ -15,7 +15,7 @@ _DATA_KEY = 2**62
 
 #: Purposes of a run's streams, in spawn order. Append only: reordering
 #: would change every run's numbers.
-RUN_STREAMS = ("init", "batches", "noise")
+RUN_STREAMS = ("init", "batches", "noise", "dropout")
 
 
 def run_sequence(seed: int, run: int) -> np.random.SeedSequence:

@@ -122,6 +122,15 @@ SLOW: dict[str, str] = {
     "tests/test_model_options.py::test_tensorboard_export": "3-4 s",
     "tests/test_model_options.py::test_gradient_variables_in_results": "2.5 s",
     "tests/test_model_options.py::test_gradient_statistics_match_per_batch_gradients": "1.5 s",
+    # conv nets: XLA compiles each network, group size and batch shape anew (10-40 s on 2 busy cores)
+    "tests/test_conv.py::test_the_sizes_of_a_dry_run_are_what_is_recorded": "60 s: the tiny conv run (CLI), shared",
+    "tests/test_conv.py::test_a_conv_run_on_digits_end_to_end": "shares the tiny conv run",
+    "tests/test_conv.py::test_two_workers_write_the_numbers_of_a_serial_run": "25 s: two joblib workers",
+    "tests/test_conv.py::test_a_run_does_not_depend_on_its_group": "50 s: three groups compiled and trained",
+    "tests/test_conv.py::test_dropout_is_per_run_and_only_in_training": "24 s",
+    "tests/test_conv.py::test_training_follows_keras": "15 s per optimizer",
+    "tests/test_conv.py::test_widths_and_parameters_are_keras": "7-30 s: imports Keras",
+    "tests/test_conv.py::test_channel_summaries_are_the_full_recording_pooled": "5 s",
     # movies (GIF and MP4 encoding)
     "tests/plots/test_plots.py::test_movie_writes_a_gif_when_asked": "2 s",
     "tests/plots/test_plots.py::test_movie_falls_back_to_a_gif_without_ffmpeg": "2 s",

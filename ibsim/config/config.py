@@ -22,6 +22,7 @@ from ibsim.config.keys import EXPERIMENT_PARAMS
 from ibsim.datasets import DATASETS, Dataset
 from ibsim.errors import ConfigError, DataError
 from ibsim.estimators import ESTIMATORS, resolve_spec
+from ibsim.networks.layers import input_shape
 from ibsim.networks.network import Network
 from ibsim.params import Param, validate_value
 from ibsim.recording.recorder import Recorder
@@ -78,6 +79,10 @@ def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Datas
     except (ConfigError, DataError) as error:
         raise type(error)(f"{error} ({context('dataset')})") from None
     values["dataset"] = dataset.spec
+    try:  # conv and pooling layers need the dataset's images, and windows that fit them
+        input_shape(values["architecture"], 0, dataset.image_shape, f"dataset {dataset.spec}")
+    except ConfigError as error:
+        raise ConfigError(f"{error} ({context('architecture')})") from None
     specs = values["estimator"] if isinstance(values["estimator"], list) else [values["estimator"]]
     # discretization_range (the seed's key) sets the main parameter of the estimators
     # that do not set it themselves. Its meaning depends on the estimator's kind: a

@@ -44,6 +44,8 @@ class DataSplits:
     n_classes: int
     class_names: tuple[str, ...]
     provenance: str
+    #: (H, W, C) of the images the rows of ``X`` are (row-major, channel last), or None
+    image_shape: tuple[int, int, int] | None = None
 
     def split(self, name: str) -> Split:
         """The split called ``name`` (training, test or full_dataset)."""
@@ -69,6 +71,11 @@ class Dataset(Component):
 
     kind = "dataset"
     provenance: ClassVar[str] = ""
+    #: (height, width, channels) of each sample when the samples are images,
+    #: flattened row-major with the channel last into the rows of ``X`` (the
+    #: inputs stay flat everywhere; only a network with conv or pooling layers
+    #: sees them as images). None: the samples are vectors.
+    image_shape: ClassVar[tuple[int, int, int] | None] = None
 
     @classmethod
     def from_arrays(cls, X: Any, y: Any, *, X_test: Any = None, y_test: Any = None,
@@ -121,6 +128,9 @@ class Dataset(Component):
         y = np.asarray(raw.y, dtype=np.int64)
         if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
             raise DataError(f"dataset '{self.name}': expected X (n, features) and y (n,), got {X.shape}, {y.shape}")
+        if self.image_shape is not None and int(np.prod(self.image_shape)) != X.shape[1]:
+            raise DataError(f"dataset '{self.name}': its samples have {X.shape[1]} features, not the "
+                            f"{'x'.join(map(str, self.image_shape))} of its image_shape")
         n_classes = len(raw.class_names)
         if raw.train_mask is not None:
             train_idx = np.flatnonzero(raw.train_mask)
@@ -147,6 +157,7 @@ class Dataset(Component):
             n_classes=n_classes,
             class_names=tuple(raw.class_names),
             provenance=self.provenance,
+            image_shape=self.image_shape,
         )
 
 

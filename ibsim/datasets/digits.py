@@ -13,6 +13,7 @@ class Digits(Dataset):
     """scikit-learn's bundled 8 x 8 digits (1797 images, 10 classes), pixels scaled to [0, 1]."""
 
     name = "digits"
+    image_shape = (8, 8, 1)
     provenance = "scikit-learn load_digits (UCI optical recognition of handwritten digits), bundled"
     PARAMS = {}
 

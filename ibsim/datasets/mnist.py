@@ -88,6 +88,7 @@ class MNIST(Dataset):
     """MNIST handwritten digits (LeCun, Cortes & Burges): 60 000 + 10 000 images."""
 
     name = "mnist"
+    image_shape = (28, 28, 1)
     provenance = "MNIST (Y. LeCun, C. Cortes, C. Burges), " + MNIST_SOURCES[0]
     PARAMS = {"subset": SUBSET}
 
@@ -101,6 +102,7 @@ class FashionMNIST(Dataset):
     """Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): Zalando's article images, MNIST's format."""
 
     name = "fashion_mnist"
+    image_shape = (28, 28, 1)
     provenance = "Fashion-MNIST (Zalando Research, MIT licence), " + FASHION_SOURCES[0]
     PARAMS = {"subset": SUBSET}
 

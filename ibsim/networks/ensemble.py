@@ -21,6 +21,25 @@ recording) between each hidden layer's weights and its activation. Epochs that
 end in a recorded epoch run a variant that also accumulates every weight
 matrix's gradient over the mini-batches, for the gradient signal-to-noise
 statistics of ibsgd and the seed's SNR plot.
+
+**Networks with layer specs** (conv, pooling, flatten or dropout layers in
+``architecture``, :mod:`ibsim.networks.layers`) are still one ensemble with one
+compiled call per epoch and the run axis last in every stored tensor (kernels
+``(kh, kw, C_in, C_out, R)``), but the compiled epoch loops over the runs
+(:class:`RunLoopProgram`): each pass of the loop trains one run's whole epoch
+with ordinary tensors (images ``(batch, H, W, C)``), so a run's arithmetic is
+the loop body's, which does not depend on the group size. The vectorised
+formulations (convolutions with the runs folded into channels, patches with a
+reduction over a run-last axis) were tried and broke that: XLA picks different
+kernels, fusions and reduction orders for different run counts. The trip count
+is passed at run time, so XLA cannot unroll or drop the loop for small groups.
+Convolutions and dense layers are matrix products whose sums are cut into
+pieces of at most 64 terms (:func:`_contract`, :func:`_conv2d`), so the numbers
+do not depend on the thread count either (Eigen splits long sums by thread
+count; TensorFlow's convolution backprop ops also compile to generic loops
+inside an XLA ``while``, 50-100x slower). Dropout draws a stateless mask from
+the run's own key (``run_rng(seed, run, "dropout")``) and the step count, in
+training only.
 """
 from __future__ import annotations
 
@@ -30,6 +49,7 @@ from typing import Sequence
 import numpy as np
 
 from ibsim.networks.activations import tf_activation
+from ibsim.networks.layers import Layer, has_layer_specs, input_shape, layer_io, recorded_layers
 from ibsim.networks.network import Network
 from ibsim.networks.tf_setup import tensorflow_module
 from ibsim.seeding import run_rng
@@ -51,18 +71,21 @@ FUSED_LAYER_LIMIT = 1 << 14
 RECORD_CHUNK_FLOATS = 1 << 26
 
 
-def _initial_kernel(rng: np.random.Generator, name: str, fan_in: int, fan_out: int) -> np.ndarray:
-    """One run's kernel (fan_in, fan_out) with a Keras initializer."""
+def _initial_kernel(rng: np.random.Generator, name: str, fan_in: int, fan_out: int,
+                    shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """One run's kernel with a Keras initializer: (fan_in, fan_out), or ``shape``
+    (a conv kernel (kh, kw, C_in, C_out): fans kh*kw*C_in and kh*kw*C_out, as Keras')."""
+    shape = shape or (fan_in, fan_out)
     if name == "glorot_uniform":
         limit = np.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-limit, limit, (fan_in, fan_out))
+        return rng.uniform(-limit, limit, shape)
     if name == "he_uniform":
         limit = np.sqrt(6.0 / fan_in)
-        return rng.uniform(-limit, limit, (fan_in, fan_out))
+        return rng.uniform(-limit, limit, shape)
     scale = np.sqrt(2.0 / (fan_in + fan_out)) if name == "glorot_normal" else np.sqrt(2.0 / fan_in)
     # Keras draws truncated normals (cut at 2 sd) with stddev = scale / 0.87962566
     stddev = scale / 0.87962566103423978
-    values = rng.normal(0.0, stddev, (fan_in, fan_out))
+    values = rng.normal(0.0, stddev, shape)
     bad = np.abs(values) > 2 * stddev
     while bad.any():
         values[bad] = rng.normal(0.0, stddev, bad.sum())
@@ -104,6 +127,37 @@ class Signature:
     max_norm: float
     batchnorm: bool
     n_runs: int
+    #: with layer specs (a :class:`RunLoopProgram`): the canonical architecture,
+    #: the input shape and the recording of conv/pooling layers; empty for dense nets
+    architecture: tuple = ()
+    input_shape: tuple[int, ...] = ()
+    conv_recording: str = "full"
+
+
+def _updated(tf, sig: Signature, param, grad, m, v, alpha, scale, norm_axes):
+    """One optimizer step of one tensor, Keras' formulas: the new value and the
+    new Adam slots (``m``, ``v``; None for SGD). ``scale`` (1 or 0) freezes
+    stopped runs; ``norm_axes`` are the axes of one neuron's incoming weights
+    for ``max_norm_weights`` (None: no constraint)."""
+    if sig.optimizer == "adam":
+        m = m + (grad - m) * (1.0 - ADAM_BETA_1)
+        v = v + (tf.square(grad) - v) * (1.0 - ADAM_BETA_2)
+        update = m * alpha / (tf.sqrt(v) + ADAM_EPSILON)
+    else:
+        update = sig.learning_rate * grad
+    new = param - scale * update
+    if norm_axes is not None:
+        norms = tf.sqrt(tf.reduce_sum(tf.square(new), axis=norm_axes, keepdims=True))
+        desired = tf.clip_by_value(norms, 0.0, float(sig.max_norm))
+        # blend so that frozen runs skip the renormalisation too
+        new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
+    return new, m, v
+
+
+def _adam_alpha(tf, sig: Signature, steps):
+    """Adam's step size after ``steps`` steps (bias corrections folded in)."""
+    t = tf.cast(steps, tf.float32)
+    return sig.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
 
 
 class Program:
@@ -174,15 +228,16 @@ class Program:
         tf = self._tf
         return tf.broadcast_to(x[:, :, None], tf.concat([tf.shape(x), [self.sig.n_runs]], axis=0))
 
-    def _forward_all(self, params, moving, x):
+    def _forward_all(self, params, moving, x, n_runs=None):
         """All layers' activations for shared inputs ``x`` (samples, features),
-        each as (R, samples, width); the read-out as softmax probabilities."""
+        each as (R, samples, width); the read-out as softmax probabilities.
+        (``n_runs``: the :class:`RunLoopProgram`'s argument, unused here.)"""
         tf = self._tf
         logits, hidden = self._logits_and_hidden(params, moving, None, self._shared_inputs(x), False)
         outputs = hidden + [tf.nn.softmax(logits, axis=1)]
         return [tf.transpose(o, [2, 0, 1]) for o in outputs]
 
-    def _readout(self, params, moving, x):
+    def _readout(self, params, moving, x, n_runs=None):
         """Softmax probabilities (R, samples, classes) for shared inputs ``x``."""
         tf = self._tf
         logits, _ = self._logits_and_hidden(params, moving, None, self._shared_inputs(x), False)
@@ -197,23 +252,15 @@ class Program:
         # (tf.where would do it too, but it changes XLA's fusion so that a run's
         # arithmetic then depends on the group size; 1.0 * u is exactly u.)
         scale = tf.cast(active, tf.float32)
-        if sig.optimizer == "adam":
-            t = tf.cast(steps, tf.float32)
-            alpha = sig.learning_rate * tf.sqrt(1.0 - ADAM_BETA_2**t) / (1.0 - ADAM_BETA_1**t)
+        adam = sig.optimizer == "adam"
+        alpha = _adam_alpha(tf, sig, steps) if adam else None
         for k, (param, grad) in enumerate(zip(params, grads)):
-            if sig.optimizer == "adam":
-                m, v = slots[2 * k], slots[2 * k + 1]
-                m.assign_add((grad - m) * (1.0 - ADAM_BETA_1))
-                v.assign_add((tf.square(grad) - v) * (1.0 - ADAM_BETA_2))
-                update = m * alpha / (tf.sqrt(v) + ADAM_EPSILON)
-            else:
-                update = sig.learning_rate * grad
-            new = param - scale * update
-            if sig.max_norm and k < self.n_layers:
-                norms = tf.sqrt(tf.reduce_sum(tf.square(new), axis=0, keepdims=True))
-                desired = tf.clip_by_value(norms, 0.0, float(sig.max_norm))
-                # blend so that frozen runs skip the renormalisation too
-                new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
+            m, v = (slots[2 * k], slots[2 * k + 1]) if adam else (None, None)
+            new, m_new, v_new = _updated(tf, sig, param, grad, m, v, alpha, scale,
+                                         0 if sig.max_norm and k < self.n_layers else None)
+            if adam:
+                m.assign(m_new)
+                v.assign(v_new)
             param.assign(new)
 
     def _step(self, params, slots, moving, steps, active, stats, sums, x, y, idx) -> None:
@@ -262,7 +309,8 @@ class Program:
             n_full, rest = divmod(n_train, batch_size)
             n_runs = self.sig.n_runs
 
-            def epoch(params, slots, moving, steps, active, stats, sums, x, y, perm, xm, ym):
+            def epoch(params, slots, moving, steps, active, stats, sums, x, y, perm, xm, ym, keys, run_count):
+                # keys and run_count: the RunLoopProgram's arguments, unused here
                 sums.assign(tf.zeros_like(sums))
                 for s in tf.range(n_full):
                     self._step(params, slots, moving, steps, active, stats, sums, x, y,
@@ -276,8 +324,337 @@ class Program:
         return self._epochs[key]
 
 
+#: Longest sum one matrix product of a :class:`RunLoopProgram` computes in one
+#: piece; longer ones are cut into pieces of this length, summed in a fixed order.
+CONTRACTION_CHUNK = 64
+
+
+def _contract(tf, a, b, transpose_a: bool = False, transpose_b: bool = False):
+    """``a @ b`` (2-D; ``a`` or ``b`` transposed first when asked) with the sum
+    over the shared dimension cut into pieces of :data:`CONTRACTION_CHUNK`: one
+    batched product of the pieces, then XLA's reduction over them.
+
+    Eigen, which runs XLA's products and convolutions on the CPU, splits long
+    sums across threads and blocks them by the thread count, so the same
+    product can differ in the last bits between a serial run and a worker with
+    fewer threads. Short sums are computed in one piece whatever the thread
+    count; XLA's reductions always are.
+    """
+    a = tf.transpose(a) if transpose_a else a
+    b = tf.transpose(b) if transpose_b else b
+    k = a.shape[1]
+    if k <= CONTRACTION_CHUNK:
+        return tf.matmul(a, b)
+    pad = -k % CONTRACTION_CHUNK
+    pieces = (k + pad) // CONTRACTION_CHUNK
+    a = tf.transpose(tf.reshape(tf.pad(a, [[0, 0], [0, pad]]), [-1, pieces, CONTRACTION_CHUNK]), [1, 0, 2])
+    b = tf.reshape(tf.pad(b, [[0, pad], [0, 0]]), [pieces, CONTRACTION_CHUNK, -1])
+    return tf.reduce_sum(tf.matmul(a, b), axis=0)
+
+
+def _dense(tf, h, kernel):
+    """``h @ kernel`` of a dense layer, its gradients products of short sums too (:func:`_contract`)."""
+    @tf.custom_gradient
+    def product(h, kernel):
+        def gradients(dz):
+            return _contract(tf, dz, kernel, transpose_b=True), _contract(tf, h, dz, transpose_a=True)
+
+        return _contract(tf, h, kernel), gradients
+
+    return product(h, kernel)
+
+
+def _patches(tf, x, rows: int, columns: int, strides: tuple[int, int]):
+    """The windows of a "valid" ``rows`` x ``columns`` convolution of ``x``
+    (B, H, W, C) at ``strides``, as rows (B*Ho*Wo, rows*columns*C) in the
+    order of a kernel (kh, kw, C, O) flattened to (kh*kw*C, O)."""
+    height, width = x.shape[1], x.shape[2]
+    spanned = ((height - rows) // strides[0] * strides[0] + 1, (width - columns) // strides[1] * strides[1] + 1)
+    windows = [x[:, i : i + spanned[0] : strides[0], j : j + spanned[1] : strides[1]]
+               for i in range(rows) for j in range(columns)]
+    return tf.reshape(tf.concat(windows, -1), [-1, rows * columns * x.shape[3]])
+
+
+def _conv2d(tf, x, kernel, strides: tuple[int, int]):
+    """A "valid" convolution (Keras' ``Conv2D``, channels last) of ``x``
+    (B, H, W, C) with ``kernel`` (kh, kw, C, O) at ``strides``, as products of
+    short sums (:func:`_contract`), whatever the thread count.
+
+    Forward: the patches (B*Ho*Wo, kh*kw*C) times the kernel (kh*kw*C, O).
+    Gradients: the kernel's is the patches' transpose times the output
+    gradient (the sum over every sample and position, cut into pieces); the
+    input's, per kernel position, the output gradient times that position's
+    weights, moved to where the position read (faster and smaller than the
+    patches of the padded output gradient).
+    (TensorFlow's own convolutions are faster but not thread-count invariant,
+    and their backprop ops compile to slow generic loops inside an XLA ``while``.)
+    """
+    rows, columns, channels, filters = kernel.shape
+    height, width = x.shape[1], x.shape[2]
+    out_rows, out_columns = (height - rows) // strides[0] + 1, (width - columns) // strides[1] + 1
+    spanned = ((out_rows - 1) * strides[0] + 1, (out_columns - 1) * strides[1] + 1)
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        batch = tf.shape(x)[0]
+        patches = _patches(tf, x, rows, columns, strides)
+
+        def gradients(dz):
+            flat = tf.reshape(dz, [-1, filters])
+            dk = tf.reshape(_contract(tf, patches, flat, transpose_a=True), kernel.shape)
+            dx = None
+            for i in range(rows):
+                for j in range(columns):
+                    part = tf.reshape(_contract(tf, flat, kernel[i, j], transpose_b=True),
+                                      [batch, out_rows, out_columns, channels])
+                    if strides != (1, 1):  # zeros between the positions read
+                        part = tf.pad(part[:, :, None, :, None], [[0, 0], [0, 0], [0, strides[0] - 1], [0, 0],
+                                                                 [0, strides[1] - 1], [0, 0]])
+                        part = tf.reshape(part, [batch, out_rows * strides[0], out_columns * strides[1], channels])
+                        part = part[:, : spanned[0], : spanned[1]]
+                    part = tf.pad(part, [[0, 0], [i, height - i - spanned[0]], [j, width - j - spanned[1]], [0, 0]])
+                    dx = part if dx is None else dx + part
+            return dx, dk
+
+        z = _contract(tf, patches, tf.reshape(kernel, [-1, filters]))
+        return tf.reshape(z, [batch, out_rows, out_columns, filters]), gradients
+
+    return convolve(x, kernel)
+
+
+class RunLoopProgram:
+    """The XLA-compiled functions of a network with layer specs (conv, pooling,
+    flatten, dropout), for one :class:`Signature`: the same interface as
+    :class:`Program`, with a loop over the runs inside each compiled call.
+
+    Parameters are ordered as in :class:`Program`: the kernels of the conv and
+    dense layers and the read-out (dense ``(in, out, R)``, conv ``(kh, kw,
+    C_in, C_out, R)``), then their biases. Inside the loop a run's tensors are
+    sliced from the run-first copies made once per call.
+    """
+
+    def __init__(self, signature: Signature, tf) -> None:
+        self.sig, self._tf = signature, tf
+        self.io = layer_io(signature.architecture, signature.input_shape, signature.widths[-1])
+        self.n_kernels = sum(layer.kind in ("dense", "conv2d") for layer, _, _ in self.io)
+        self.spatial = len(signature.input_shape) == 3  # the net takes images (it has conv or pooling layers)
+        self._hidden = tf_activation(signature.activation)
+        self._epochs: dict[tuple[int, int, bool], object] = {}
+        self.forward = tf.function(self._forward_all, jit_compile=True, reduce_retracing=True)
+        self.readout = tf.function(self._readout, jit_compile=True, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ model
+    def _pool(self, h, layer: Layer):
+        """Max or average pooling as Keras': strided slices of the (padded) input,
+        combined in window order (ties of the maximum go to the first)."""
+        tf = self._tf
+        height, width = h.shape[1], h.shape[2]
+        (top, bottom), (left, right) = layer.padding_amounts(height, width)
+        maximum = layer.kind == "maxpool2d"
+        if top or bottom or left or right:
+            h = tf.pad(h, [[0, 0], [top, bottom], [left, right], [0, 0]],
+                       constant_values=-np.inf if maximum else 0.0)
+        (rows, columns), (s_rows, s_columns) = layer.window, layer.strides
+        out_rows = (height + top + bottom - rows) // s_rows + 1
+        out_columns = (width + left + right - columns) // s_columns + 1
+        spanned = ((out_rows - 1) * s_rows + 1, (out_columns - 1) * s_columns + 1)
+        taps = [(i, j) for i in range(rows) for j in range(columns)]
+        out = None
+        for i, j in taps:
+            tap = h[:, i : i + spanned[0] : s_rows, j : j + spanned[1] : s_columns]
+            out = tap if out is None else (tf.maximum(out, tap) if maximum else out + tap)
+        if maximum:
+            return out
+        # Keras averages over the window's positions inside the input only
+        inside = np.zeros((height + top + bottom, width + left + right), np.float32)
+        inside[top : top + height, left : left + width] = 1.0
+        counts = sum(inside[i : i + spanned[0] : s_rows, j : j + spanned[1] : s_columns] for i, j in taps)
+        return out / tf.constant(counts[None, :, :, None])
+
+    def _record(self, h, layer: Layer):
+        """What is recorded of a layer's output (samples, width)."""
+        tf = self._tf
+        if layer.spatial and self.sig.conv_recording != "full":
+            return (tf.reduce_mean if self.sig.conv_recording == "channel_mean" else tf.reduce_max)(h, axis=[1, 2])
+        return tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
+
+    def _run(self, mine, x, dropout=None):
+        """One run's logits and recorded hidden outputs on the samples ``x``
+        (samples, features); ``mine`` are its kernels then biases (no run axis);
+        ``dropout``: (key, step) of a training step, None when recording."""
+        tf = self._tf
+        h = tf.reshape(x, [-1, *self.sig.input_shape]) if self.spatial else x
+        recorded, k, drops = [], 0, 0
+        for layer, _, _ in self.io:
+            if layer.kind == "dense":
+                if len(h.shape) > 2:
+                    h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
+                z = _dense(tf, h, mine[k]) + mine[self.n_kernels + k]
+                k += 1
+                if k == self.n_kernels:
+                    return z, recorded
+                h = self._hidden(z)
+            elif layer.kind == "conv2d":
+                (top, bottom), (left, right) = layer.padding_amounts(h.shape[1], h.shape[2])
+                if top or bottom or left or right:
+                    h = tf.pad(h, [[0, 0], [top, bottom], [left, right], [0, 0]])
+                h = self._hidden(_conv2d(tf, h, mine[k], layer.strides) + mine[self.n_kernels + k])
+                k += 1
+            elif layer.spatial:
+                h = self._pool(h, layer)
+            elif layer.kind == "flatten":
+                h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
+            elif dropout is not None:  # Keras' Dropout: scaled kept units, in training only
+                key, step = dropout
+                seed = tf.stack([key[0] + drops, key[1] + step])
+                keep = tf.random.stateless_uniform(tf.shape(h), seed, dtype=tf.float32, alg="philox") >= layer["rate"]
+                h = h * (1.0 / (1.0 - layer["rate"])) * tf.cast(keep, tf.float32)
+                drops += 1
+            if layer.recorded:
+                recorded.append(self._record(h, layer))
+        raise AssertionError("the read-out is the last layer")
+
+    @staticmethod
+    def _run_first(tf, tensor, axis: int = -1):
+        """``tensor`` with its run axis (``axis``) first and one spare slot
+        appended: the loop body then indexes an axis of at least 2, so XLA
+        compiles the same body for one run as for many (with a single slot it
+        turns the indexing into constants and fuses the body differently, which
+        changes the numbers in the last bits)."""
+        axis = axis % tensor.shape.rank
+        order = [axis] + [d for d in range(tensor.shape.rank) if d != axis]
+        return tf.pad(tf.transpose(tensor, order), [[0, 1]] + [[0, 0]] * (tensor.shape.rank - 1))
+
+    @staticmethod
+    def _run_last(tf, tensor):
+        """The inverse of :meth:`_run_first` (run axis last, spare slot dropped)."""
+        return tf.transpose(tensor[:-1], list(range(1, tensor.shape.rank)) + [0])
+
+    def _over_runs(self, params, x, n_runs, outputs: int, readout_only: bool):
+        """Each run's outputs on the shared samples ``x``, stacked: (R, samples, width)."""
+        tf = self._tf
+        runs = [self._run_first(tf, p) for p in params]
+        arrays = [tf.TensorArray(tf.float32, size=params[0].shape[-1] + 1) for _ in range(outputs)]
+
+        def body(r, arrays):
+            logits, recorded = self._run([tf.gather(p, r) for p in runs], x)
+            values = [tf.nn.softmax(logits, axis=-1)] if readout_only else recorded + [tf.nn.softmax(logits, axis=-1)]
+            return r + 1, [a.write(r, v) for a, v in zip(arrays, values)]
+
+        _, arrays = tf.while_loop(lambda r, _: r < n_runs, body, [tf.constant(0), arrays])
+        return [a.stack()[:-1] for a in arrays]
+
+    def _forward_all(self, params, moving, x, n_runs):
+        """Every recorded layer's outputs for shared inputs ``x`` (samples,
+        features), each (R, samples, width); the read-out as probabilities."""
+        n_recorded = sum(layer.recorded for layer, _, _ in self.io)
+        return self._over_runs(params, x, n_runs, n_recorded, False)
+
+    def _readout(self, params, moving, x, n_runs):
+        """Softmax probabilities (R, samples, classes) for shared inputs ``x``."""
+        return self._over_runs(params, x, n_runs, 1, True)[0]
+
+    # --------------------------------------------------------------- training
+    def _step(self, mine, slots, stats, x, y, rows, kept, steps, key, scale):
+        """One optimizer step of one run on the samples ``rows``, of which the
+        first ``kept`` count (the epoch's last batch is shorter; the rest are
+        padding with weight 0): the new parameters, slots and gradient sums,
+        and the batch's summed loss and hits."""
+        tf = self._tf
+        sig = self.sig
+        xb, yb = tf.gather(x, rows), tf.gather(y, rows)
+        weight = tf.cast(tf.range(rows.shape[0]) < kept, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(mine)
+            logits, _ = self._run(mine, xb, (key, steps) if any(
+                layer.kind == "dropout" for layer, _, _ in self.io) else None)
+            summed = -tf.reduce_sum(weight * tf.reduce_sum(yb * tf.nn.log_softmax(logits, axis=-1), axis=-1))
+            loss = summed / tf.cast(kept, tf.float32)
+        grads = tape.gradient(loss, mine)
+        hits = tf.reduce_sum(weight * tf.cast(tf.equal(tf.argmax(logits, axis=-1), tf.argmax(yb, axis=-1)), tf.float32))
+        if stats:  # per kernel: the sum and the sum of squares of its gradients
+            stats = [total + (tf.square(g) if k % 2 else g)
+                     for k, total in enumerate(stats) for g in [tf.cast(grads[k // 2], tf.float64)]]
+        adam = sig.optimizer == "adam"
+        alpha = _adam_alpha(tf, sig, steps) if adam else None
+        new_params, new_slots = [], []
+        for k, (param, grad) in enumerate(zip(mine, grads)):
+            m, v = (slots[2 * k], slots[2 * k + 1]) if adam else (None, None)
+            axes = list(range(param.shape.rank - 1)) if sig.max_norm and k < self.n_kernels else None
+            new, m, v = _updated(tf, sig, param, grad, m, v, alpha, scale, axes)
+            new_params.append(new)
+            new_slots += [m, v] if adam else []
+        return new_params, new_slots, stats, tf.stack([summed, hits])
+
+    def _metrics(self, mine, x, y):
+        """Loss (Keras' clipped cross-entropy, nats) and accuracy of one run on
+        the samples ``x`` with one-hot ``y``."""
+        tf = self._tf
+        logits, _ = self._run(mine, x)
+        picked = tf.reduce_sum(tf.nn.softmax(logits, axis=-1) * y, axis=-1)
+        loss = -tf.math.log(tf.clip_by_value(picked, PROBABILITY_EPSILON, 1.0))
+        hit = tf.cast(tf.equal(tf.argmax(logits, axis=-1), tf.argmax(y, axis=-1)), tf.float32)
+        return tf.stack([tf.reduce_mean(loss), tf.reduce_mean(hit)])
+
+    def epoch(self, n_train: int, batch_size: int, with_stats: bool = False):
+        """The compiled epoch (see :meth:`Program.epoch`): a loop over the runs,
+        each training its whole epoch in turn. The last, shorter batch is a
+        full one whose extra samples weigh 0, so every step is the same loop
+        body (a separate last step doubled the compile time and ran slowly)."""
+        key = (n_train, batch_size, with_stats)
+        if key not in self._epochs:
+            tf = self._tf
+            n_steps = -(-n_train // batch_size)
+            padding = n_steps * batch_size - n_train
+            first, last = self._run_first, self._run_last
+
+            def epoch(params, slots, moving, steps, active, stats, sums, x, y, perm, xm, ym, keys, n_runs):
+                start = steps.read_value()
+                n_stats = len(stats) if with_stats else 0
+                state = ([first(tf, p) for p in params], [first(tf, s) for s in slots],
+                         [first(tf, g) for g in stats][:n_stats])
+                perm, keys, active = first(tf, perm), first(tf, keys, 0), first(tf, active, 0)
+                results = tf.zeros([params[0].shape[-1] + 1, 4])  # per run: summed loss, hits, held-out loss, accuracy
+
+                def run(r, state, results):
+                    every, every_slot, every_stat = state
+                    carried = ([tf.gather(p, r) for p in every], [tf.gather(s, r) for s in every_slot],
+                               [tf.gather(g, r) for g in every_stat], tf.zeros([2]))
+                    order, key = perm[r], keys[r]
+                    if padding:
+                        order = tf.concat([order, order[:padding]], axis=0)
+                    scale = tf.cast(active[r], tf.float32)
+
+                    def step(s, carried):
+                        mine, my_slots, my_stats, total = carried
+                        rows = tf.slice(order, [s * batch_size], [batch_size])
+                        kept = tf.minimum(batch_size, n_train - s * batch_size)
+                        mine, my_slots, my_stats, sums = self._step(mine, my_slots, my_stats, x, y, rows, kept,
+                                                                    start + tf.cast(s, tf.int64) + 1, key, scale)
+                        return s + 1, (mine, my_slots, my_stats, total + sums)
+
+                    _, carried = tf.while_loop(lambda s, _: s < n_steps, step, [tf.constant(0), carried])
+                    mine, my_slots, my_stats, total = carried
+                    held = self._metrics(mine, xm, ym)
+                    put = lambda stacked, value: tf.tensor_scatter_nd_update(stacked, [[r]], value[None])  # noqa: E731
+                    state = ([put(p, m) for p, m in zip(every, mine)],
+                             [put(p, m) for p, m in zip(every_slot, my_slots)],
+                             [put(p, m) for p, m in zip(every_stat, my_stats)])
+                    return r + 1, state, put(results, tf.concat([total, held], axis=0))
+
+                _, state, results = tf.while_loop(lambda r, *_: r < n_runs, run, [tf.constant(0), state, results])
+                for variable, value in zip(list(params) + list(slots) + list(stats)[:n_stats],
+                                           state[0] + state[1] + state[2]):
+                    variable.assign(last(tf, value))
+                steps.assign_add(n_steps)
+                return tf.transpose(results[:-1, :2]) / n_train, tf.transpose(results[:-1, 2:])
+
+            self._epochs[key] = tf.function(epoch, jit_compile=True)
+        return self._epochs[key]
+
+
 #: Compiled programs of this process, by signature.
-_PROGRAMS: dict[Signature, Program] = {}
+_PROGRAMS: dict[Signature, Program | RunLoopProgram] = {}
 
 
 class Ensemble:
@@ -291,36 +668,71 @@ class Ensemble:
         runs: Run indices of this group (they fix each run's random streams).
         seed: The experiment seed.
         threads: Threads TensorFlow may use in this process.
+        image_shape: (H, W, C) of the images the input rows are (the dataset's
+            ``image_shape``), or None; needed by conv and pooling layers, which
+            see the (flat) inputs as images.
+        conv_recording: How conv and pooling layers are recorded (the
+            Recorder's key: "full", "channel_mean" or "channel_max").
+
+    Raises:
+        ConfigError: Conv or pooling layers without an image shape, or windows
+            larger than their inputs.
     """
 
     def __init__(
-        self, network: Network, input_dim: int, n_classes: int, runs: Sequence[int], seed: int, threads: int = 1
+        self, network: Network, input_dim: int, n_classes: int, runs: Sequence[int], seed: int, threads: int = 1,
+        image_shape: tuple[int, int, int] | None = None, conv_recording: str = "full",
     ) -> None:
         tf = tensorflow_module(threads)
         self._tf = tf
         self.network = network
         self.runs = list(runs)
         self.n_runs = len(self.runs)
-        self.widths = [input_dim] + list(network.architecture) + [n_classes]
-        self.n_layers = len(self.widths) - 1
+        architecture = list(network.architecture)
+        shape = input_shape(architecture, input_dim, image_shape)
+        recorded = recorded_layers(architecture, shape, n_classes, conv_recording)
+        #: names of the recorded layers (conv2d_1, maxpool2d_1, dense_1, ..., readout)
+        self.layer_names = [layer.name for layer in recorded]
+        self.widths = [input_dim] + [layer.width for layer in recorded]
+        self.n_layers = len(recorded)
+        io = layer_io(architecture, shape, n_classes)
+        weighted = [(layer, inputs) for layer, inputs, _ in io if layer.kind in ("dense", "conv2d")]
+        #: the recorded layer (row of the gradient statistics and weight norms) of each kernel
+        self._kernel_rows = [row for row, layer in enumerate(layer for layer, _, _ in io if layer.recorded)
+                             if layer.kind in ("dense", "conv2d")]
+        # floats per sample of the largest tensor of a forward pass (a layer's output, or a conv layer's patches)
+        self._largest = input_dim + max(int(np.prod(out)) * (int(np.prod(layer.window)) * inputs[-1]
+                                                             if layer.kind == "conv2d" else 1)
+                                        for layer, inputs, out in io)
         batchnorm = network.model == "feedforward_batchnorm"
+        loop = has_layer_specs(architecture)
         signature = Signature(tuple(self.widths), network.activation_fn, network.optimizer,
                               float(network.learning_rate), float(network.max_norm_weights or 0.0), batchnorm,
-                              self.n_runs)
+                              self.n_runs, tuple(architecture) if loop else (), shape if loop else (),
+                              conv_recording if loop else "full")
         if signature not in _PROGRAMS:
-            _PROGRAMS[signature] = Program(signature, tf)
+            _PROGRAMS[signature] = (RunLoopProgram if loop else Program)(signature, tf)
         self.program = _PROGRAMS[signature]
+        self._n_runs = tf.constant(self.n_runs)  # the loop's trip count, a run-time value (see the module notes)
 
         init_rngs = [run_rng(seed, r, "init") for r in self.runs]
         self._order_rngs = [run_rng(seed, r, "batches") for r in self.runs]
+        #: each run's dropout key (the stateless masks' seed, with the step count)
+        self.keys = tf.constant(np.stack([run_rng(seed, r, "dropout").integers(0, 2**62, 2) for r in self.runs]))
         self._held_out = None  # (x, y) of the held-out samples; see set_held_out
         self.last_metrics: np.ndarray | None = None
         self.sums = tf.Variable(np.zeros((2, self.n_runs), np.float32))  # an epoch's summed loss and hits
         kernels, biases = [], []
-        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
-            per_run = [_initial_kernel(g, network.kernel_initializer, fan_in, fan_out) for g in init_rngs]
+        for layer, inputs in weighted:
+            if layer.kind == "conv2d":
+                rows, columns = layer.window
+                kernel = (rows, columns, inputs[-1], layer["filters"])
+                fans = (rows * columns * inputs[-1], rows * columns * layer["filters"])
+            else:
+                kernel = fans = (int(np.prod(inputs)), layer["units"])
+            per_run = [_initial_kernel(g, network.kernel_initializer, *fans, shape=kernel) for g in init_rngs]
             kernels.append(np.stack(per_run, axis=-1).astype(np.float32))
-            biases.append(np.full((fan_out, self.n_runs), network.initial_bias, dtype=np.float32))
+            biases.append(np.full((kernel[-1], self.n_runs), network.initial_bias, dtype=np.float32))
         hidden = self.widths[1:-1]
         gammas = [np.ones((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
         betas = [np.zeros((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
@@ -362,34 +774,38 @@ class Ensemble:
             self._held_out = (x[:1], y[:1])
         training, held_out = epoch(self.params, self.slots, self.moving, self.steps, self.active,
                                    self.stats if with_stats else [], self.sums, x, y, self._tf.constant(perm),
-                                   *self._held_out)
+                                   *self._held_out, self.keys, self._n_runs)
         self.last_metrics = np.stack([training.numpy(), held_out.numpy()], axis=1)
         if not with_stats:
             return None
         n_steps = -(-n_train // batch_size)
-        means, stds = [], []
-        for layer in range(self.n_layers):
-            mean = self.stats[2 * layer].numpy() / n_steps
-            var = np.maximum(self.stats[2 * layer + 1].numpy() / n_steps - mean**2, 0.0)
-            means.append(np.sqrt((mean**2).sum(axis=(0, 1))))
-            stds.append(np.sqrt(var.sum(axis=(0, 1))))
-        return GradientStats(np.array(means), np.array(stds))
+        means, stds = np.full((2, self.n_layers, self.n_runs), np.nan)  # pooling layers have no weights
+        for k, row in enumerate(self._kernel_rows):
+            mean = self.stats[2 * k].numpy() / n_steps
+            var = np.maximum(self.stats[2 * k + 1].numpy() / n_steps - mean**2, 0.0)
+            axes = tuple(range(mean.ndim - 1))
+            means[row], stds[row] = np.sqrt((mean**2).sum(axis=axes)), np.sqrt(var.sum(axis=axes))
+        return GradientStats(means, stds)
 
     def weight_norms(self) -> np.ndarray:
-        """Frobenius norm of every layer's weight matrix, per run: (layers, R)."""
-        return np.array([np.sqrt((p.numpy().astype(np.float64) ** 2).sum(axis=(0, 1)))
-                         for p in self.params[: self.n_layers]])
+        """Frobenius norm of every layer's weights (kernel), per run: (layers, R);
+        NaN for pooling layers, which have none."""
+        norms = np.full((self.n_layers, self.n_runs), np.nan)
+        for k, row in enumerate(self._kernel_rows):
+            kernel = self.params[k].numpy().astype(np.float64)
+            norms[row] = np.sqrt((kernel**2).sum(axis=tuple(range(kernel.ndim - 1))))
+        return norms
 
     # -------------------------------------------------------------- recording
     def record(self, x: np.ndarray) -> list[np.ndarray]:
         """Every layer's activations on the samples ``x`` as float32 arrays
         (R, samples, width); the last is the softmax read-out."""
         n = len(x)
-        widest = max(self.widths[1:]) + self.widths[0]
-        chunk = max(1, min(n, RECORD_CHUNK_FLOATS // max(1, widest * self.n_runs)))
+        chunk = self._chunk(n)
         parts: list[list[np.ndarray]] = []
         for start in range(0, n, chunk):
-            outputs = self.program.forward(self.params, self.moving, self._tf.constant(x[start : start + chunk]))
+            outputs = self.program.forward(self.params, self.moving, self._tf.constant(x[start : start + chunk]),
+                                           self._n_runs)
             parts.append([np.asarray(o) for o in outputs])  # a view: .numpy() would copy
         if len(parts) == 1:
             return parts[0]
@@ -397,7 +813,18 @@ class Ensemble:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Softmax probabilities (R, samples, classes) on the samples ``x``."""
-        return np.asarray(self.program.readout(self.params, self.moving, self._tf.constant(x)))
+        chunk = self._chunk(len(x))
+        return np.concatenate([np.asarray(self.program.readout(self.params, self.moving,
+                                                               self._tf.constant(x[start : start + chunk]),
+                                                               self._n_runs))
+                               for start in range(0, len(x), chunk)], axis=1)
+
+    def _chunk(self, n: int) -> int:
+        """Samples per compiled forward call: the largest tensor of the pass
+        (a layer's outputs, a conv layer's patches) at most
+        :data:`RECORD_CHUNK_FLOATS` floats; equal chunks (one compilation)."""
+        chunk = max(1, min(n, RECORD_CHUNK_FLOATS // max(1, self._largest * self.n_runs)))
+        return -(-n // -(-n // chunk))
 
     def deactivate(self, run_positions: Sequence[int]) -> None:
         """Freeze the runs at these positions of the group (they stop changing)."""

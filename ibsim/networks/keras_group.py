@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ibsim.errors import ConfigError
+from ibsim.networks import layers
 from ibsim.networks.ensemble import RECORD_CHUNK_FLOATS, EnsembleState, GradientStats, _initial_kernel
 from ibsim.networks.network import KerasModelSpec, Network
 from ibsim.networks.tf_setup import tensorflow_module
@@ -415,25 +416,30 @@ def _keras_shape(spec: KerasModelSpec, input_dim: int, n_classes: int) -> tuple[
     return _SHAPES[key]
 
 
-def recorded_widths(network: Network, input_dim: int, n_classes: int) -> list[int]:
+def recorded_widths(network: Network, input_dim: int, n_classes: int,
+                    image_shape: tuple[int, int, int] | None = None, conv_recording: str = "full") -> list[int]:
     """The width of every recorded layer of ``network`` on data with ``input_dim``
     features and ``n_classes`` classes, the read-out last. A Keras model is
     built once (per process) to read its layers' output sizes, so this also
-    checks its factory.
+    checks its factory; a built-in network's widths are
+    :func:`ibsim.networks.layers.recorded_widths` (``image_shape``: the
+    dataset's, for conv and pooling layers; ``conv_recording``: the Recorder's).
 
     Raises:
-        ConfigError: A Keras factory breaks its contract.
+        ConfigError: A Keras factory breaks its contract, or conv layers do not fit the data.
     """
     spec = network.keras
     if spec is None:
-        return list(network.architecture) + [n_classes]
+        shape = layers.input_shape(network.architecture, input_dim, image_shape)
+        return layers.recorded_widths(network.architecture, shape, n_classes, conv_recording)
     return list(_keras_shape(spec, input_dim, n_classes)[0])
 
 
-def parameter_count(network: Network, input_dim: int, n_classes: int) -> int:
+def parameter_count(network: Network, input_dim: int, n_classes: int,
+                    image_shape: tuple[int, int, int] | None = None) -> int:
     """Trainable and other parameters of one run of ``network`` (weights and biases)."""
     spec = network.keras
     if spec is None:
-        sizes = [input_dim] + list(network.architecture) + [n_classes]
-        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        shape = layers.input_shape(network.architecture, input_dim, image_shape)
+        return layers.parameter_count(network.architecture, shape, n_classes)
     return _keras_shape(spec, input_dim, n_classes)[1]

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from ibsim.component import Component
 from ibsim.errors import ConfigError
 from ibsim.networks.activations import ACTIVATIONS
-from ibsim.params import AnyOf, Constant, Interval, ListOf, Options, Param, Predicate
+from ibsim.networks.layers import ARCHITECTURE, has_layer_specs
+from ibsim.params import AnyOf, Constant, Interval, Options, Param, Predicate
 from ibsim.spec import format_spec, parse_spec
 
 MODELS = ["feedforward", "feedforward_batchnorm"]
@@ -114,13 +115,19 @@ class Network(Component):
 
     The read-out layer (one unit per class) is added automatically, as in the
     seed: ``architecture = [10, 7, 5, 4, 3]`` on the harmonics data gives the
-    12-10-7-5-4-3-2 network.
+    12-10-7-5-4-3-2 network. Besides widths, ``architecture`` may list conv,
+    pooling, flatten and dropout layers (:mod:`ibsim.networks.layers`), e.g.
+    ``["conv2d(filters=6, kernel_size=5)", "maxpool2d(pool_size=2)", "flatten", 84]``.
     """
 
     PARAMS = {
         "architecture": Param(
-            ListOf(Interval(int, 1, None), min_len=1), [10, 7, 5, 4, 3],
-            "hidden layer widths; the softmax read-out is added",
+            ARCHITECTURE, [10, 7, 5, 4, 3],
+            "hidden layers: widths of dense layers, and (on image datasets) conv2d(filters, kernel_size, "
+            "strides=1, padding=\"valid\"), maxpool2d/avgpool2d(pool_size=2, strides=pool_size, "
+            "padding=\"valid\"), flatten (required between conv/pooling and dense layers, as in Keras) and "
+            "dropout(rate) layers, in Keras' order; the softmax read-out is added. Stored canonically (every "
+            "parameter spelled out); see docs/design.md (Convolutional layers)",
         ),
         "activation_fn": Param(Options(ACTIVATIONS), "tanh", "activation of the hidden layers"),
         "model": Param(
@@ -146,6 +153,9 @@ class Network(Component):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        if self._params["model"] == "feedforward_batchnorm" and has_layer_specs(self._params["architecture"]):
+            raise ConfigError("config key 'model' = feedforward_batchnorm takes dense widths only; an architecture "
+                              "with conv, pooling, flatten or dropout layers needs model = \"feedforward\"")
         keras = self.keras
         if keras is not None:
             for key in KERAS_FIXED_KEYS:

@@ -67,7 +67,8 @@ def assemble(
         return np.concatenate([getattr(s, name) for s in summaries], axis=0)
 
     n_layers = summaries[0].act_min.shape[2]
-    widths = recorded_widths(config.components.network, data.recorded.X.shape[1], data.n_classes)
+    widths = recorded_widths(config.components.network, data.recorded.X.shape[1], data.n_classes,
+                             data.splits.image_shape, config.conv_recording)
     run_status = cat("run_status")
     information_dims = ("estimator", "run", "epoch", "layer")
     split_coords = {}

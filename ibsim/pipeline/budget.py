@@ -57,7 +57,9 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
         n_classes: Classes.
         n_recorded: Samples of the recorded split.
     """
-    recorded = recorded_widths(config.components.network, n_features, n_classes)
+    image_shape = config.components.dataset.image_shape
+    recorded = recorded_widths(config.components.network, n_features, n_classes, image_shape,
+                               config.conv_recording)
     runs, epochs, layers = shape.n_runs, shape.n_recorded, len(recorded)
     widths = sum(recorded)
     cube = runs * epochs * n_recorded * widths * 4
@@ -74,7 +76,8 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
     summary = group * epochs * (4 + layers * (5 + 2 * (n_estimators + 1) * n_splits)) * 8 + trained // runs * group
     widest = max(recorded[:-1] + [n_features])
     kde = n_recorded * widest * 8 * 2 if any(e.startswith("kde") for e in config.estimator) else 0
-    weights = group * parameter_count(config.components.network, n_features, n_classes) * 4 * 4  # weights, 2 slots, gradients
+    # weights, 2 slots, gradients
+    weights = group * parameter_count(config.components.network, n_features, n_classes, image_shape) * 4 * 4
     worker = PROCESS_BASE_BYTES + dataset + epoch + summary + kde + weights
     # the root: the plan's units, then assembly's per-run arrays (all estimates,
     # metrics and ranges of every run, twice while the dataset is built)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ibsim.config.config import Config
+from ibsim.networks.layers import input_shape, multiply_adds, recorded_widths
 from ibsim.recording.schedules import count_recorded
 
 
@@ -113,6 +114,19 @@ def plan_shape(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT
                      bool(config.save_activations or deferred))
 
 
+def layer_sizes(config: Config) -> tuple[int, int]:
+    """Per sample, as far as the config alone tells: the multiply-adds of one
+    forward pass (the cost of training) and the recorded neurons of the hidden
+    layers (the cost of recording and estimation). The dataset's feature and
+    class counts are known only once it is loaded, so the first dense layer's
+    inputs and the read-out are left out; conv layers start from the dataset's
+    image shape. Relative costs: enough to order and balance units."""
+    architecture = config.architecture
+    shape = input_shape(architecture, 0, config.components.dataset.image_shape)
+    return (multiply_adds(architecture, shape, 1),
+            sum(recorded_widths(architecture, shape, 1, config.conv_recording)[:-1]))
+
+
 def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT) -> Plan:
     """Cut a config's work into units.
 
@@ -122,7 +136,7 @@ def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT)
     """
     runs = list(config.runs) if config.runs is not None else list(range(config.n_runs))
     size = config.group_size
-    weights = sum(a * b for a, b in zip(config.architecture[:-1], config.architecture[1:])) + sum(config.architecture)
+    weights, neurons = layer_sizes(config)
     groups = tuple(
         Group(i, tuple(runs[k : k + size]), cost=min(size, len(runs) - k) * config.epochs * weights)
         for i, k in enumerate(range(0, len(runs), size))
@@ -134,7 +148,7 @@ def make_plan(config: Config, epochs_per_unit: int = EPOCHS_PER_ESTIMATION_UNIT)
     spans = [(e, g, start) for e in deferred for g in groups for start in range(0, len(epochs), step)]
     units = tuple(
         EstimationUnit(e, g.index, start, min(start + step, len(epochs)),
-                       cost=len(g.runs) * (min(start + step, len(epochs)) - start) * sum(config.architecture),
+                       cost=len(g.runs) * (min(start + step, len(epochs)) - start) * neurons,
                        index=k)
         for k, (e, g, start) in enumerate(spans)
     )

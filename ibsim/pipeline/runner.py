@@ -35,7 +35,8 @@ from ibsim.pipeline.estimation import estimate_unit
 from ibsim.pipeline.options import RunOptions
 from ibsim.paths import check_output_file, free_bytes
 from ibsim.pipeline.parts import GroupSummary, PartStore, os_errors
-from ibsim.pipeline.plan import AssemblyUnit, EstimationUnit, Group, Plan, PlanShape, make_plan, plan_shape
+from ibsim.pipeline.plan import (AssemblyUnit, EstimationUnit, Group, Plan, PlanShape, layer_sizes, make_plan,
+                                plan_shape)
 from ibsim.pipeline.training import divergence_note, train_group
 from ibsim.resultsfile.provenance import RunRecord, current_record, record_run
 
@@ -144,7 +145,7 @@ def _file_cost(job: Job) -> float:
     """Relative cost of writing a job's file (its activation cubes dominate)."""
     config = job.config
     runs = len(job.plan.runs)
-    cubes = runs * len(job.plan.epochs) * sum(config.architecture) if config.save_activations else 0
+    cubes = runs * len(job.plan.epochs) * layer_sizes(config)[1] if config.save_activations else 0
     return 1.0 + cubes / 1e4
 
 

@@ -200,8 +200,12 @@ class GroupTraining:
                  threads: int = 1, sinks: list[Sink] | None = None, resume: bool = False) -> None:
         self.config, self.group, self.epochs, self.store = config, group, plan.epochs, store
         network = config.components.network
-        trainer = KerasGroup if network.keras is not None else Ensemble  # one model per run, or one ensemble
-        self.ensemble = trainer(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed, threads)
+        if network.keras is not None:  # one model per run
+            self.ensemble = KerasGroup(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed,
+                                       threads)
+        else:  # one ensemble
+            self.ensemble = Ensemble(network, data.recorded.X.shape[1], data.n_classes, group.runs, config.seed,
+                                     threads, data.splits.image_shape, config.conv_recording)
         n_epochs, n_layers = len(plan.epochs), self.ensemble.n_layers
         n_probe = 0 if data.probe is None else len(data.probe)
         self.summary = GroupSummary.empty(np.asarray(group.runs), n_epochs, n_layers, n_probe,

@@ -8,6 +8,9 @@ from ibsim.params import AnyOf, Boolean, Interval, ListOf, Options, Param, Predi
 from ibsim.recording.schedules import record_epochs
 
 SPLITS = ["training", "test", "full_dataset"]
+#: How conv and pooling layers are recorded: every position and channel, or one
+#: summary value per channel (the mean or the maximum over the positions).
+CONV_RECORDINGS = ["full", "channel_mean", "channel_max"]
 _SPLIT = Options(SPLITS, aliases={"train": "training", "full": "full_dataset", "full_data": "full_dataset"})
 
 
@@ -60,6 +63,13 @@ class Recorder(Component):
             Boolean(), True,
             "record each layer's gradient mean, std and SNR over the mini-batches of the epochs that end "
             "in a recorded epoch, and the weight norms (the seed's SNR plot)",
+        ),
+        "conv_recording": Param(
+            Options(CONV_RECORDINGS), "full",
+            "how conv and pooling layers are recorded: full (every position and channel, H*W*C neurons in "
+            "Keras' flattening order), channel_mean or channel_max (one neuron per channel: the mean or the "
+            "maximum over the positions; C neurons, far less to store and estimate); dense layers and the "
+            "read-out are always recorded in full",
         ),
     }
 
