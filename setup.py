@@ -24,7 +24,7 @@ extensions = [
     Extension(
         f"ibsim_ext.{name}",
         [f"ibsim_ext/{name}.pyx"],
-        depends=[f"ibsim_ext/{header}" for header in headers],
+        depends=[f"ibsim_ext/{header}" for header in headers] + ["ibsim_ext/_status.pxi"],
         include_dirs=[numpy.get_include(), "ibsim_ext"],
         extra_compile_args=optimise + openmp_compile,
         extra_link_args=openmp_link,

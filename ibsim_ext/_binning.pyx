@@ -16,6 +16,8 @@ from libc.stdlib cimport calloc, free, malloc
 
 import threading
 
+include "_status.pxi"
+
 
 cdef extern from "binning_core.h" nogil:
     ctypedef struct ib_slot:

@@ -14,12 +14,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint64_t
 
 
-cdef extern from "common.h":
-    enum ib_status:
-        IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
-
-#: The kernel status codes (common.h owns them).
-STATUS_OK, STATUS_NONFINITE, STATUS_CODE_OVERFLOW, STATUS_NO_MEMORY = IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
+include "_status.pxi"
 
 
 cdef extern from "edge_core.h" nogil:

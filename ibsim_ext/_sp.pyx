@@ -10,12 +10,7 @@ Status: 0 ok, 1 a NaN or infinite centre or query, 3 out of memory.
 from libc.stdint cimport int64_t
 
 
-cdef extern from "common.h":
-    enum ib_status:
-        IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
-
-#: The kernel status codes (common.h owns them).
-STATUS_OK, STATUS_NONFINITE, STATUS_CODE_OVERFLOW, STATUS_NO_MEMORY = IB_OK, IB_NONFINITE, IB_CODE_OVERFLOW, IB_NO_MEMORY
+include "_status.pxi"
 
 
 cdef extern from "sp_core.h" nogil:

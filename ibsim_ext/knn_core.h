@@ -2,7 +2,7 @@
  *
  * Two queries, each for every point of the tree against the tree itself,
  * parallel over points (OpenMP):
- *   - kn_kth_distance: the distance to the k-th nearest other point;
+ *   - kn_kth_distance: the distance to the k-th nearest other point
  *     (the Euclidean metric takes a split: the distance is then the larger
  *     Euclidean norm of coordinates [0, split) and [split, d), KSG's joint
  *     norm; split >= d is the plain Euclidean norm);
@@ -15,16 +15,28 @@
  * same way in float64 (max |x_j - y_j| for the max-norm; for the Euclidean
  * norm scipy's sum of squares with four accumulators, compared squared against
  * radius * radius, the root taken only of the returned k-th distance), and the
- * k-th smallest of a multiset, or a count, does not depend on the search order.
- * Only the pruning uses box distances: exact bounds for the max norm (rounding
- * is monotone), bounds widened by a relative 1e-9 for the Euclidean norm (a box
- * sum of squares is rounded in another order than a point's).
+ * k-th smallest of a multiset, or a count, does not depend on the search order
+ * nor on the shape of the tree. Only the pruning uses box distances: exact
+ * bounds for the max norm (rounding is monotone), bounds widened by a relative
+ * 1e-9 for the Euclidean norm (a box sum of squares is rounded in another order
+ * than a point's).
  *
  * The tree: median splits down to leaves of at most KN_LEAF points, on the
- * widest dimension of the box the splits above cut out; the points are moved
- * into tree order as they are split (queries in that order walk the same
- * leaves, cache-warm), and each node's box is then shrunk to its points,
- * bottom-up. Every point is one query, OpenMP over points.
+ * widest dimension of the node's points (selected on a key copy, rows moved
+ * once at the end); the points are stored in tree order, row-major and, per
+ * leaf, dimension-major (one query's distances to a whole leaf are one vector
+ * loop, compiled for AVX2 too). Each node keeps the box of its points (for
+ * pruning) and its cell, the splits above it (every point outside the node lies
+ * beyond one of them).
+ *
+ * The search starts at the query's own leaf and walks up: at each level the
+ * sibling subtree is searched top-down, closer child first, skipping boxes
+ * farther than the current k-th distance (or beyond the radius; counted whole
+ * when entirely within it), and the walk stops once the query lies at least
+ * that distance inside the node's cell (no point outside can then change the
+ * answer: a distance is at least any one coordinate's difference, or its
+ * square, and rounding is monotone). Every point is one query, OpenMP over the
+ * leaves.
  * Status: IB_OK, IB_NONFINITE (a NaN or infinite coordinate), IB_NO_MEMORY.
  */
 #ifndef IBSIM_KNN_CORE_H
@@ -37,62 +49,75 @@
 
 #include "common.h"
 
-#define KN_LEAF 12
+#define KN_LEAF 16
 #define KN_CHEBYSHEV 0
 #define KN_EUCLIDEAN 1
-#define KN_MAX_K 64 /* larger k: the heap lives on the heap */
+#define KN_STACK 256 /* the walk's stack: the tree's depth is at most log2(n) + 1 */
+
+/* The distance loops are compiled for AVX2 too (no FMA: a contracted
+ * multiply-add would round the sums of squares differently from scipy's). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define KN_CLONES __attribute__((target_clones("avx2", "default"), optimize("fp-contract=off")))
+#else
+#define KN_CLONES
+#endif
 
 typedef struct {
     int64_t start, end; /* points [start, end) in tree order */
     int64_t left, right; /* children, -1 for a leaf */
+    int64_t parent;      /* -1 for the root */
 } kn_node;
 
 typedef struct {
-    int64_t n, d, n_nodes;
-    double *pts;    /* n x d, tree order */
-    int64_t *order; /* tree position -> original row */
+    int64_t n, d, n_nodes, n_leaves, max_leaf;
+    double *pts;     /* n x d, tree order */
+    double *soa;     /* per leaf [start, end): d x (end - start) at soa + start * d */
+    int64_t *order;  /* tree position -> original row */
+    int64_t *leaves; /* the leaves' node ids, in tree order */
     kn_node *nodes;
-    double *lo, *hi; /* n_nodes x d boxes */
+    double *lo, *hi; /* n_nodes x d boxes of the points */
+    double *clo, *chi; /* n_nodes x d cells: the splits above a node bound every point outside it */
 } kn_tree;
 
 static void kn_free(kn_tree *t) {
     free(t->pts);
+    free(t->soa);
     free(t->order);
+    free(t->leaves);
     free(t->nodes);
     free(t->lo);
     free(t->hi);
+    free(t->clo);
+    free(t->chi);
     memset(t, 0, sizeof(*t));
 }
 
 static inline double kn_max(double a, double b) { return a > b ? a : b; }
 static inline double kn_min(double a, double b) { return a < b ? a : b; }
 
-static inline void kn_swap(double *p, int64_t *order, int64_t d, int64_t i, int64_t j) {
-    double *a = p + i * d, *b = p + j * d;
-    for (int64_t c = 0; c < d; c++) {
-        double tmp = a[c];
-        a[c] = b[c];
-        b[c] = tmp;
-    }
-    int64_t tmp = order[i];
-    order[i] = order[j];
-    order[j] = tmp;
-}
-
-/* Rearrange rows [lo, hi) of p (and order alike) so that the m-th smallest
- * coordinate dim sits at row m, no greater before it, no smaller after it
- * (Hoare's quickselect, median-of-three pivot). */
-static void kn_select(double *p, int64_t *order, int64_t d, int64_t dim, int64_t lo, int64_t hi, int64_t m) {
+/* Rearrange key[lo, hi) (and unit alike) so that the m-th smallest key sits at
+ * m, no greater before it, no smaller after it (Hoare's quickselect,
+ * median-of-three pivot). */
+static void kn_select(double *key, int64_t *unit, int64_t lo, int64_t hi, int64_t m) {
     hi -= 1;
     while (hi > lo) {
         int64_t mid = lo + (hi - lo) / 2;
-        double a = p[lo * d + dim], b = p[mid * d + dim], c = p[hi * d + dim];
+        double a = key[lo], b = key[mid], c = key[hi];
         double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
         int64_t i = lo, j = hi;
         while (i <= j) {
-            while (p[i * d + dim] < pivot) i++;
-            while (p[j * d + dim] > pivot) j--;
-            if (i <= j) kn_swap(p, order, d, i++, j--);
+            while (key[i] < pivot) i++;
+            while (key[j] > pivot) j--;
+            if (i <= j) {
+                double tk = key[i];
+                key[i] = key[j];
+                key[j] = tk;
+                int64_t tu = unit[i];
+                unit[i] = unit[j];
+                unit[j] = tu;
+                i++;
+                j--;
+            }
         }
         if (m <= j) hi = j;
         else if (m >= i) lo = i;
@@ -100,55 +125,57 @@ static void kn_select(double *p, int64_t *order, int64_t d, int64_t dim, int64_t
     }
 }
 
-/* Build node id over rows [start, end), split inside the box [lo, hi) (scratch
- * of 2d, modified and restored); its compact box is set from its children. */
-static int64_t kn_build_node(kn_tree *t, int64_t start, int64_t end, double *lo, double *hi) {
+/* Build node id over rows [a, b) of the tree order (unit: tree position -> row of x) in the cell [clo, chi]
+ * (scratch of 2d, modified and restored). */
+static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double *key, int64_t a, int64_t b,
+                             int64_t parent, double *clo, double *chi) {
     int64_t d = t->d, id = t->n_nodes++;
     kn_node *node = t->nodes + id;
-    double *blo = t->lo + id * d, *bhi = t->hi + id * d;
-    node->start = start;
-    node->end = end;
+    node->start = a;
+    node->end = b;
     node->left = node->right = -1;
+    node->parent = parent;
+    memcpy(t->clo + id * d, clo, sizeof(double) * (size_t)d);
+    memcpy(t->chi + id * d, chi, sizeof(double) * (size_t)d);
+    if (b - a <= KN_LEAF) {
+        t->leaves[t->n_leaves++] = id;
+        if (b - a > t->max_leaf) t->max_leaf = b - a;
+        return id;
+    }
+    /* the widest dimension of the rows' box */
     int64_t dim = 0;
     double spread = -1.0;
     for (int64_t j = 0; j < d; j++) {
-        if (hi[j] - lo[j] > spread) {
-            spread = hi[j] - lo[j];
+        double lo = INFINITY, hi = -INFINITY;
+        for (int64_t u = a; u < b; u++) {
+            double v = x[unit[u] * d + j];
+            lo = kn_min(lo, v);
+            hi = kn_max(hi, v);
+        }
+        if (hi - lo > spread) {
+            spread = hi - lo;
             dim = j;
         }
     }
-    if (end - start > KN_LEAF && spread > 0.0) {
-        int64_t mid = start + (end - start) / 2;
-        kn_select(t->pts, t->order, d, dim, start, end, mid);
-        double split = t->pts[mid * d + dim], keep = hi[dim];
-        hi[dim] = split;
-        int64_t left = kn_build_node(t, start, mid, lo, hi);
-        hi[dim] = keep;
-        keep = lo[dim];
-        lo[dim] = split;
-        int64_t right = kn_build_node(t, mid, end, lo, hi);
-        lo[dim] = keep;
-        node = t->nodes + id;
-        node->left = left;
-        node->right = right;
-        const double *ll = t->lo + left * d, *lh = t->hi + left * d, *rl = t->lo + right * d, *rh = t->hi + right * d;
-        for (int64_t j = 0; j < d; j++) {
-            blo[j] = kn_min(ll[j], rl[j]);
-            bhi[j] = kn_max(lh[j], rh[j]);
-        }
-        if (spread > 0.0) return id;
+    int64_t mid = a + (b - a) / 2;
+    double split = x[unit[mid] * d + dim];
+    if (spread > 0.0) { /* all equal: any halves do */
+        for (int64_t u = a; u < b; u++) key[u] = x[unit[u] * d + dim];
+        kn_select(key, unit, a, b, mid);
+        split = key[mid];
     }
-    for (int64_t j = 0; j < d; j++) {
-        blo[j] = INFINITY;
-        bhi[j] = -INFINITY;
-    }
-    for (int64_t i = start; i < end; i++) {
-        const double *q = t->pts + i * d;
-        for (int64_t j = 0; j < d; j++) {
-            blo[j] = kn_min(blo[j], q[j]);
-            bhi[j] = kn_max(bhi[j], q[j]);
-        }
-    }
+    /* rows before mid have coordinate dim <= split, rows from mid on >= split */
+    double keep = chi[dim];
+    chi[dim] = kn_min(keep, split);
+    int64_t left = kn_build_node(t, x, unit, key, a, mid, id, clo, chi);
+    chi[dim] = keep;
+    keep = clo[dim];
+    clo[dim] = kn_max(keep, split);
+    int64_t right = kn_build_node(t, x, unit, key, mid, b, id, clo, chi);
+    clo[dim] = keep;
+    node = t->nodes + id;
+    node->left = left;
+    node->right = right;
     return id;
 }
 
@@ -159,78 +186,129 @@ static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d) {
     t->d = d;
     for (int64_t i = 0; i < n * d; i++)
         if (!isfinite(x[i])) return IB_NONFINITE;
-    int64_t max_nodes = 4 * (n / (KN_LEAF / 2 + 1)) + 8;
-    t->pts = (double *)malloc(sizeof(double) * (size_t)(n * d > 0 ? n * d : 1));
-    t->order = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    int64_t max_nodes = 2 * n + 1;
+    size_t nd = (size_t)(n * d > 0 ? n * d : 1), nn = (size_t)(n > 0 ? n : 1);
+    t->pts = (double *)malloc(sizeof(double) * nd);
+    t->soa = (double *)malloc(sizeof(double) * nd);
+    t->order = (int64_t *)malloc(sizeof(int64_t) * nn);
+    t->leaves = (int64_t *)malloc(sizeof(int64_t) * (size_t)max_nodes);
     t->nodes = (kn_node *)malloc(sizeof(kn_node) * (size_t)max_nodes);
-    t->lo = (double *)malloc(sizeof(double) * (size_t)((max_nodes + 1) * d));
-    t->hi = (double *)malloc(sizeof(double) * (size_t)((max_nodes + 1) * d));
-    if (!t->pts || !t->order || !t->nodes || !t->lo || !t->hi) {
+    t->lo = (double *)malloc(sizeof(double) * (size_t)(max_nodes * d));
+    t->hi = (double *)malloc(sizeof(double) * (size_t)(max_nodes * d));
+    t->clo = (double *)malloc(sizeof(double) * (size_t)((max_nodes + 1) * d));
+    t->chi = (double *)malloc(sizeof(double) * (size_t)((max_nodes + 1) * d));
+    int64_t *unit = (int64_t *)malloc(sizeof(int64_t) * nn);
+    double *key = (double *)malloc(sizeof(double) * nn);
+    if (!t->pts || !t->soa || !t->order || !t->leaves || !t->nodes || !t->lo || !t->hi || !t->clo || !t->chi || !unit ||
+        !key) {
+        free(unit);
+        free(key);
         kn_free(t);
         return IB_NO_MEMORY;
     }
-    memcpy(t->pts, x, sizeof(double) * (size_t)(n * d));
-    for (int64_t i = 0; i < n; i++) t->order[i] = i;
-    /* the scratch box: the last slot of lo/hi */
-    double *lo = t->lo + max_nodes * d, *hi = t->hi + max_nodes * d;
+    for (int64_t i = 0; i < n; i++) unit[i] = i;
+    /* the root's cell (scratch: the last slot of clo/chi) is everything */
+    double *clo = t->clo + max_nodes * d, *chi = t->chi + max_nodes * d;
     for (int64_t j = 0; j < d; j++) {
-        lo[j] = INFINITY;
-        hi[j] = -INFINITY;
+        clo[j] = -INFINITY;
+        chi[j] = INFINITY;
     }
-    for (int64_t i = 0; i < n; i++)
+    if (n > 0) kn_build_node(t, x, unit, key, 0, n, -1, clo, chi);
+    memcpy(t->order, unit, sizeof(int64_t) * (size_t)n);
+    free(unit);
+    free(key);
+    for (int64_t i = 0; i < n; i++) memcpy(t->pts + i * d, x + t->order[i] * d, sizeof(double) * (size_t)d);
+    /* leaves: dimension-major copies and boxes; then the boxes bottom-up (children follow their parent) */
+    for (int64_t l = 0; l < t->n_leaves; l++) {
+        const kn_node *node = t->nodes + t->leaves[l];
+        int64_t cnt = node->end - node->start;
+        double *lo = t->lo + t->leaves[l] * d, *hi = t->hi + t->leaves[l] * d, *s = t->soa + node->start * d;
         for (int64_t j = 0; j < d; j++) {
-            lo[j] = kn_min(lo[j], x[i * d + j]);
-            hi[j] = kn_max(hi[j], x[i * d + j]);
+            lo[j] = INFINITY;
+            hi[j] = -INFINITY;
+            for (int64_t p = 0; p < cnt; p++) {
+                double v = t->pts[(node->start + p) * d + j];
+                s[j * cnt + p] = v;
+                lo[j] = kn_min(lo[j], v);
+                hi[j] = kn_max(hi[j], v);
+            }
         }
-    if (n > 0) kn_build_node(t, 0, n, lo, hi);
+    }
+    for (int64_t id = t->n_nodes - 1; id >= 0; id--) {
+        const kn_node *node = t->nodes + id;
+        if (node->left < 0) continue;
+        const double *ll = t->lo + node->left * d, *lh = t->hi + node->left * d;
+        const double *rl = t->lo + node->right * d, *rh = t->hi + node->right * d;
+        for (int64_t j = 0; j < d; j++) {
+            t->lo[id * d + j] = kn_min(ll[j], rl[j]);
+            t->hi[id * d + j] = kn_max(lh[j], rh[j]);
+        }
+    }
     return IB_OK;
 }
 
-/* scipy's sqeuclidean_distance_double: four accumulators, then the tail. */
-static inline double kn_sqeuclidean(const double *u, const double *v, int64_t n) {
-    double acc[4] = {0., 0., 0., 0.};
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        double d0 = u[i] - v[i], d1 = u[i + 1] - v[i + 1], d2 = u[i + 2] - v[i + 2], d3 = u[i + 3] - v[i + 3];
-        acc[0] += d0 * d0;
-        acc[1] += d1 * d1;
-        acc[2] += d2 * d2;
-        acc[3] += d3 * d3;
+/* Distances (squared for the Euclidean norm) from q to the cnt points of a leaf
+ * stored dimension-major at s: the max norm, or scipy's sum of squares (four
+ * accumulators over coordinates 4i + c, added up, then the remaining ones),
+ * over coordinates [0, split) and [split, d) apart, the larger taken. */
+KN_CLONES static void kn_leaf_dist(int metric, const double *restrict s, int64_t cnt, int64_t d, int64_t split,
+                                   const double *restrict q, double *restrict out) {
+    if (metric == KN_CHEBYSHEV) {
+        for (int64_t p = 0; p < cnt; p++) out[p] = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            const double *c = s + j * cnt, qj = q[j];
+            for (int64_t p = 0; p < cnt; p++) out[p] = kn_max(out[p], fabs(c[p] - qj));
+        }
+        return;
     }
-    double s = acc[0] + acc[1] + acc[2] + acc[3];
-    for (; i < n; i++) {
-        double e = u[i] - v[i];
-        s += e * e;
+    for (int64_t part = 0; part < 2; part++) {
+        int64_t from = part ? split : 0, to = part ? d : (split < d ? split : d);
+        if (from >= to) break;
+        double a0[KN_LEAF], a1[KN_LEAF], a2[KN_LEAF], a3[KN_LEAF], sum[KN_LEAF];
+        for (int64_t base = 0; base < cnt; base += KN_LEAF) {
+            int64_t w = cnt - base < KN_LEAF ? cnt - base : KN_LEAF;
+            for (int64_t p = 0; p < w; p++) a0[p] = a1[p] = a2[p] = a3[p] = 0.0;
+            int64_t j = from;
+            for (; j + 4 <= to; j += 4) {
+                const double *c0 = s + j * cnt + base, *c1 = c0 + cnt, *c2 = c1 + cnt, *c3 = c2 + cnt;
+                double q0 = q[j], q1 = q[j + 1], q2 = q[j + 2], q3 = q[j + 3];
+                for (int64_t p = 0; p < w; p++) {
+                    double e0 = c0[p] - q0, e1 = c1[p] - q1, e2 = c2[p] - q2, e3 = c3[p] - q3;
+                    a0[p] += e0 * e0;
+                    a1[p] += e1 * e1;
+                    a2[p] += e2 * e2;
+                    a3[p] += e3 * e3;
+                }
+            }
+            for (int64_t p = 0; p < w; p++) sum[p] = a0[p] + a1[p] + a2[p] + a3[p];
+            for (; j < to; j++) {
+                const double *c = s + j * cnt + base, qj = q[j];
+                for (int64_t p = 0; p < w; p++) {
+                    double e = c[p] - qj;
+                    sum[p] += e * e;
+                }
+            }
+            if (part == 0)
+                for (int64_t p = 0; p < w; p++) out[base + p] = sum[p];
+            else
+                for (int64_t p = 0; p < w; p++) out[base + p] = kn_max(out[base + p], sum[p]);
+        }
     }
-    return s;
 }
 
-static inline double kn_chebyshev(const double *u, const double *v, int64_t n) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s = kn_max(s, fabs(u[i] - v[i]));
-    return s;
-}
-
-/* The max norm, or the larger squared Euclidean norm of coordinates [0, split) and [split, n). */
-static inline double kn_dist(int metric, const double *u, const double *v, int64_t n, int64_t split) {
-    if (metric == KN_CHEBYSHEV) return kn_chebyshev(u, v, n);
-    if (split >= n) return kn_sqeuclidean(u, v, n);
-    return kn_max(kn_sqeuclidean(u, v, split), kn_sqeuclidean(u + split, v + split, n - split));
-}
-
-/* Smallest and largest distance (squared for the Euclidean norm) from q to the box of node id. */
-static inline void kn_box(const kn_tree *t, int metric, int64_t id, const double *q, double *near, double *far,
-                          int64_t split) {
-    const double *lo = t->lo + id * t->d, *hi = t->hi + id * t->d;
+/* Lower and upper bounds of the distance (squared for the Euclidean norm)
+ * between a point of box [alo, ahi] and one of box [blo, bhi] (a point: alo = ahi). */
+static inline void kn_box_box(int metric, int64_t d, int64_t split, const double *alo, const double *ahi,
+                              const double *blo, const double *bhi, double *near, double *far) {
     double a = 0.0, b = 0.0, a1 = 0.0, b1 = 0.0;
-    for (int64_t j = 0; j < t->d; j++) {
+    for (int64_t j = 0; j < d; j++) {
         if (j == split) {
             a1 = a;
             b1 = b;
             a = b = 0.0;
         }
-        double gap = kn_max(kn_max(lo[j] - q[j], q[j] - hi[j]), 0.0);
-        double wide = kn_max(hi[j] - q[j], q[j] - lo[j]);
+        double gap = kn_max(kn_max(blo[j] - ahi[j], alo[j] - bhi[j]), 0.0);
+        double wide = kn_max(bhi[j] - alo[j], ahi[j] - blo[j]);
         if (metric == KN_CHEBYSHEV) {
             a = kn_max(a, gap);
             b = kn_max(b, wide);
@@ -243,20 +321,19 @@ static inline void kn_box(const kn_tree *t, int metric, int64_t id, const double
     *far = kn_max(b, b1);
 }
 
-static inline double kn_near(const kn_tree *t, int metric, int64_t id, const double *q, int64_t split) {
-    const double *lo = t->lo + id * t->d, *hi = t->hi + id * t->d;
-    double a = 0.0;
+static inline double kn_box_near(int metric, int64_t d, int64_t split, const double *alo, const double *ahi,
+                                 const double *blo, const double *bhi) {
+    double a = 0.0, a1 = 0.0;
     if (metric == KN_CHEBYSHEV) {
-        for (int64_t j = 0; j < t->d; j++) a = kn_max(a, kn_max(lo[j] - q[j], q[j] - hi[j]));
+        for (int64_t j = 0; j < d; j++) a = kn_max(a, kn_max(blo[j] - ahi[j], alo[j] - bhi[j]));
         return a;
     }
-    double a1 = 0.0;
-    for (int64_t j = 0; j < t->d; j++) {
+    for (int64_t j = 0; j < d; j++) {
         if (j == split) {
             a1 = a;
             a = 0.0;
         }
-        double gap = kn_max(kn_max(lo[j] - q[j], q[j] - hi[j]), 0.0);
+        double gap = kn_max(kn_max(blo[j] - ahi[j], alo[j] - bhi[j]), 0.0);
         a += gap * gap;
     }
     return kn_max(a, a1);
@@ -266,47 +343,83 @@ static inline double kn_near(const kn_tree *t, int metric, int64_t id, const dou
 #define KN_SLACK_UP 1.000000001
 #define KN_SLACK_DOWN 0.999999999
 
-/* best[0..m) ascending: the m smallest distances seen; descend closer child first. */
-static void kn_search(const kn_tree *t, int metric, int64_t id, const double *q, double *best, int64_t m,
-                      double slack, int64_t split) {
-    const kn_node *node = t->nodes + id;
-    if (node->left < 0) {
-        for (int64_t i = node->start; i < node->end; i++) {
-            double dist = kn_dist(metric, t->pts + i * t->d, q, t->d, split);
-            if (dist < best[m - 1]) {
-                int64_t j = m - 1;
-                while (j > 0 && best[j - 1] > dist) {
-                    best[j] = best[j - 1];
-                    j--;
-                }
-                best[j] = dist;
-            }
+/* Insert dist into best[0..m) (ascending) if smaller than best[m - 1]. */
+static inline void kn_insert(double *best, int64_t m, double dist) {
+    if (dist < best[m - 1]) {
+        int64_t j = m - 1;
+        while (j > 0 && best[j - 1] > dist) {
+            best[j] = best[j - 1];
+            j--;
         }
-        return;
+        best[j] = dist;
     }
-    double nl = kn_near(t, metric, node->left, q, split), nr = kn_near(t, metric, node->right, q, split);
-    int64_t first = nl <= nr ? node->left : node->right, second = nl <= nr ? node->right : node->left;
-    double n1 = kn_min(nl, nr), n2 = kn_max(nl, nr);
-    if (n1 * slack <= best[m - 1]) kn_search(t, metric, first, q, best, m, slack, split);
-    if (n2 * slack <= best[m - 1]) kn_search(t, metric, second, q, best, m, slack, split);
 }
 
-static int64_t kn_count(const kn_tree *t, int metric, int64_t id, const double *q, double bound, int64_t split) {
+/* Whether every point outside node id is at distance >= bound (strict: > bound)
+ * from q: q lies that far inside each split of the node's cell (a point beyond
+ * a split is at least as far in that coordinate, rounding being monotone, and a
+ * distance is at least any one coordinate's difference, or its square). */
+static inline int kn_inside(const kn_tree *t, int metric, int64_t id, const double *q, double bound, int strict) {
+    const double *clo = t->clo + id * t->d, *chi = t->chi + id * t->d;
+    double gap = INFINITY;
+    for (int64_t j = 0; j < t->d; j++) gap = kn_min(gap, kn_min(q[j] - clo[j], chi[j] - q[j]));
+    if (metric != KN_CHEBYSHEV) gap = gap < 0.0 ? -1.0 : gap * gap;
+    return strict ? gap > bound : gap >= bound;
+}
+
+/* Fold the points of leaf id into q's best[0..m) (ascending, dist: scratch). */
+static inline void kn_fold(const kn_tree *t, int metric, int64_t split, int64_t id, const double *q, double *best,
+                           int64_t m, double *dist) {
     const kn_node *node = t->nodes + id;
-    double near, far;
-    kn_box(t, metric, id, q, &near, &far, split);
-    if (metric == KN_CHEBYSHEV) {
-        if (near > bound) return 0;
-        if (far <= bound) return node->end - node->start;
-    } else {
-        if (near * KN_SLACK_DOWN > bound) return 0;
-        if (far * KN_SLACK_UP <= bound) return node->end - node->start;
+    int64_t cnt = node->end - node->start;
+    kn_leaf_dist(metric, t->soa + node->start * t->d, cnt, t->d, split, q, dist);
+    for (int64_t p = 0; p < cnt; p++) kn_insert(best, m, dist[p]);
+}
+
+/* Fold every point of the subtree at id that may be nearer than best[m - 1], closer child first. */
+static void kn_descend(const kn_tree *t, int metric, int64_t split, double slack, int64_t id, const double *q,
+                       double *best, int64_t m, double *dist) {
+    int64_t d = t->d, stack[KN_STACK];
+    double near_of[KN_STACK];
+    int64_t top = 0;
+    stack[top] = id;
+    near_of[top++] = kn_box_near(metric, d, split, q, q, t->lo + id * d, t->hi + id * d);
+    while (top > 0) {
+        top--;
+        if (near_of[top] * slack > best[m - 1]) continue;
+        const kn_node *node = t->nodes + stack[top];
+        if (node->left < 0) {
+            kn_fold(t, metric, split, stack[top], q, best, m, dist);
+            continue;
+        }
+        double nl = kn_box_near(metric, d, split, q, q, t->lo + node->left * d, t->hi + node->left * d);
+        double nr = kn_box_near(metric, d, split, q, q, t->lo + node->right * d, t->hi + node->right * d);
+        int64_t first = nl <= nr ? node->left : node->right, second = nl <= nr ? node->right : node->left;
+        double n1 = kn_min(nl, nr), n2 = kn_max(nl, nr);
+        if (n2 * slack <= best[m - 1]) {
+            stack[top] = second;
+            near_of[top++] = n2;
+        }
+        if (n1 * slack <= best[m - 1]) {
+            stack[top] = first;
+            near_of[top++] = n1;
+        }
     }
-    if (node->left >= 0)
-        return kn_count(t, metric, node->left, q, bound, split) + kn_count(t, metric, node->right, q, bound, split);
-    int64_t c = 0;
-    for (int64_t i = node->start; i < node->end; i++) c += kn_dist(metric, t->pts + i * t->d, q, t->d, split) <= bound;
-    return c;
+}
+
+/* q's k+1 smallest distances (best, m = k + 1), q in leaf own: its own leaf
+ * first, then up the tree, each sibling subtree, until the ball is inside the cell. */
+static void kn_search(const kn_tree *t, int metric, int64_t split, int64_t own, const double *q, double *best,
+                      int64_t m, double *dist) {
+    double slack = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_DOWN;
+    for (int64_t j = 0; j < m; j++) best[j] = INFINITY;
+    kn_fold(t, metric, split, own, q, best, m, dist);
+    int64_t id = own;
+    while (t->nodes[id].parent >= 0 && !kn_inside(t, metric, id, q, best[m - 1], 0)) {
+        const kn_node *parent = t->nodes + t->nodes[id].parent;
+        kn_descend(t, metric, split, slack, parent->left == id ? parent->right : parent->left, q, best, m, dist);
+        id = t->nodes[id].parent;
+    }
 }
 
 /* out[i] = distance from row i of x to its k-th nearest other row (k < n). */
@@ -317,43 +430,100 @@ static int kn_kth_distance(const double *x, int64_t n, int64_t d, int64_t k, int
     if (status != IB_OK) return status;
     int failed = 0;
     int64_t m = k + 1; /* the point itself comes first, at distance 0 */
-    double slack = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_DOWN;
 #pragma omp parallel num_threads(n_threads) reduction(| : failed)
     {
-        double local[KN_MAX_K + 1];
-        double *best = m <= KN_MAX_K + 1 ? local : (double *)malloc(sizeof(double) * (size_t)m);
-        if (!best) {
+        double *best = (double *)malloc(sizeof(double) * (size_t)m);
+        double *dist = (double *)malloc(sizeof(double) * (size_t)t.max_leaf);
+        if (!best || !dist) {
             failed = 1;
         } else {
-#pragma omp for schedule(dynamic, 256)
-            for (int64_t i = 0; i < n; i++) {
-                for (int64_t j = 0; j < m; j++) best[j] = INFINITY;
-                kn_search(&t, metric, 0, t.pts + i * d, best, m, slack, split);
-                double r = best[m - 1];
-                out[t.order[i]] = metric == KN_CHEBYSHEV ? r : sqrt(r);
+#pragma omp for schedule(dynamic, 16)
+            for (int64_t l = 0; l < t.n_leaves; l++) {
+                const kn_node *leaf = t.nodes + t.leaves[l];
+                for (int64_t i = leaf->start; i < leaf->end; i++) {
+                    kn_search(&t, metric, split, t.leaves[l], t.pts + i * d, best, m, dist);
+                    double r = best[m - 1];
+                    out[t.order[i]] = metric == KN_CHEBYSHEV ? r : sqrt(r);
+                }
             }
-            if (best != local) free(best);
         }
+        free(best);
+        free(dist);
     }
     kn_free(&t);
     return failed ? IB_NO_MEMORY : IB_OK;
 }
 
+/* Points of the subtree at id within bound (>= 0) of q. */
+static int64_t kn_count(const kn_tree *t, int metric, int64_t split, int64_t id, const double *q, double bound,
+                        double *dist) {
+    double down = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_DOWN, up = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_UP;
+    int64_t d = t->d, stack[KN_STACK], top = 0, c = 0;
+    stack[top++] = id;
+    while (top > 0) {
+        const kn_node *node = t->nodes + stack[--top];
+        const double *lo = t->lo + (node - t->nodes) * d, *hi = t->hi + (node - t->nodes) * d;
+        double near, far;
+        kn_box_box(metric, d, split, q, q, lo, hi, &near, &far);
+        if (near * down > bound) continue;
+        if (far * up <= bound) {
+            c += node->end - node->start;
+            continue;
+        }
+        if (node->left >= 0) {
+            stack[top++] = node->right;
+            stack[top++] = node->left;
+            continue;
+        }
+        int64_t cnt = node->end - node->start;
+        kn_leaf_dist(metric, t->soa + node->start * d, cnt, d, split, q, dist);
+        for (int64_t p = 0; p < cnt; p++) c += dist[p] <= bound;
+    }
+    return c;
+}
+
 /* out[i] = rows of x (row i included) at distance <= radius[i] from row i
- * (none for a negative or NaN radius). */
+ * (none for a negative or NaN radius): its own leaf first, then up the tree,
+ * each sibling subtree, until the ball is strictly inside the cell. */
 static int kn_count_within(const double *x, int64_t n, int64_t d, const double *radius, int metric, int64_t split,
                            int n_threads, int64_t *out) {
     kn_tree t;
     int status = kn_build(&t, x, n, d);
     if (status != IB_OK) return status;
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 256)
-    for (int64_t i = 0; i < n; i++) {
-        double r = radius[t.order[i]];
-        double bound = metric == KN_CHEBYSHEV ? r : r * r;
-        out[t.order[i]] = r >= 0.0 ? kn_count(&t, metric, 0, t.pts + i * d, bound, split) : 0;
+    int failed = 0;
+#pragma omp parallel num_threads(n_threads) reduction(| : failed)
+    {
+        double *dist = (double *)malloc(sizeof(double) * (size_t)t.max_leaf);
+        if (!dist) {
+            failed = 1;
+        } else {
+#pragma omp for schedule(dynamic, 16)
+            for (int64_t l = 0; l < t.n_leaves; l++) {
+                int64_t own = t.leaves[l];
+                const kn_node *leaf = t.nodes + own;
+                for (int64_t i = leaf->start; i < leaf->end; i++) {
+                    double r = radius[t.order[i]];
+                    if (!(r >= 0.0)) {
+                        out[t.order[i]] = 0;
+                        continue;
+                    }
+                    double bound = metric == KN_CHEBYSHEV ? r : r * r;
+                    const double *q = t.pts + i * d;
+                    int64_t c = kn_count(&t, metric, split, own, q, bound, dist), id = own;
+                    while (t.nodes[id].parent >= 0 && !kn_inside(&t, metric, id, q, bound, 1)) {
+                        const kn_node *parent = t.nodes + t.nodes[id].parent;
+                        c += kn_count(&t, metric, split, parent->left == id ? parent->right : parent->left, q, bound,
+                                      dist);
+                        id = t.nodes[id].parent;
+                    }
+                    out[t.order[i]] = c;
+                }
+            }
+        }
+        free(dist);
     }
     kn_free(&t);
-    return IB_OK;
+    return failed ? IB_NO_MEMORY : IB_OK;
 }
 
 #endif /* IBSIM_KNN_CORE_H */

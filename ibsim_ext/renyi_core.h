@@ -15,7 +15,7 @@
  *
  * Exact to float64 rounding, in memory O(N d), never the N x N matrix:
  *  - identical (row, label, group) triples collapse into one centre with a
- *    weight w (their pairs are w^2 terms of exactly 1);
+ *    weight w (their pairs are w^2 terms of exactly 1; common.h's ib_dedup_rows);
  *  - centres are cut into tiles of RN_TILE and pairs of tiles are visited once
  *    (the sums are symmetric), in parallel over tile pairs;
  *  - a tile pair sums each row in a fixed order in float64 and adds the row's
@@ -52,52 +52,6 @@ typedef struct {
     int64_t *label; /* (m,) label of each centre */
     int64_t *group; /* (m,) input group of each centre */
 } rn_centres;
-
-static uint64_t rn_row_hash(const float *row, int64_t d, int64_t label, int64_t group) {
-    uint64_t h = ib_mix(0x9e3779b97f4a7c15ULL ^ (uint64_t)label) ^ ib_mix((uint64_t)group + 0x632be59bd9b4e019ULL);
-    for (int64_t j = 0; j < d; j++) {
-        uint32_t bits;
-        float v = row[j] == 0.0f ? 0.0f : row[j]; /* -0 and +0 are the same point */
-        memcpy(&bits, &v, sizeof bits);
-        h = (h ^ bits) * 0x100000001b3ULL;
-        h ^= h >> 29;
-    }
-    return ib_mix(h);
-}
-
-/* Unique (row, label, group) triples: a representative row and a weight per
- * centre; returns the number of centres, or -1 if a value is not finite. */
-static int64_t rn_dedup(const float *t, int64_t n, int64_t d, const int64_t *labels, const int64_t *groups,
-                        int64_t *rep, double *weight, int64_t *table, int64_t cap) {
-    const uint64_t mask = (uint64_t)(cap - 1);
-    int64_t m = 0;
-    for (int64_t i = 0; i < cap; i++) table[i] = -1;
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = t + i * d;
-        for (int64_t j = 0; j < d; j++)
-            if (!isfinite(row[j])) return -1;
-        uint64_t slot = rn_row_hash(row, d, labels[i], groups[i]) & mask;
-        for (;;) {
-            int64_t c = table[slot];
-            if (c < 0) {
-                table[slot] = m;
-                rep[m] = i;
-                weight[m] = 1.0;
-                m++;
-                break;
-            }
-            const float *other = t + rep[c] * d;
-            int same = labels[rep[c]] == labels[i] && groups[rep[c]] == groups[i];
-            for (int64_t j = 0; same && j < d; j++) same = other[j] == row[j];
-            if (same) {
-                weight[c] += 1.0;
-                break;
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-    return m;
-}
 
 /* Off-diagonal pair sums of tile I against tile J (I <= J; within one tile,
  * each unordered pair once), added to acc[0..2] (all pairs, same label, same
@@ -148,18 +102,15 @@ IB_CLONES static void rn_tile_pair(const rn_centres *c, int64_t ti, int64_t tj, 
 static int rn_block(const float *t, int64_t n, int64_t d, const int64_t *labels, const int64_t *groups,
                     double scale, int n_threads, double *out) {
     int status = IB_NO_MEMORY;
-    int64_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
     int64_t *rep = malloc((size_t)n * sizeof(int64_t));
     double *weight = malloc((size_t)n * sizeof(double));
-    int64_t *table = malloc((size_t)cap * sizeof(int64_t));
     rn_centres c = {0};
     ib_fixed *acc = NULL;
-    if (!rep || !weight || !table) goto done;
+    if (!rep || !weight) goto done;
 
-    int64_t m = rn_dedup(t, n, d, labels, groups, rep, weight, table, cap);
+    int64_t m = ib_dedup_rows(t, n, d, labels, groups, rep, weight);
     if (m < 0) {
-        status = IB_NONFINITE;
+        status = m == -1 ? IB_NONFINITE : IB_NO_MEMORY;
         goto done;
     }
     c.m = m;
@@ -206,7 +157,7 @@ static int rn_block(const float *t, int64_t n, int64_t d, const int64_t *labels,
     status = IB_OK;
 
 done:
-    free(rep); free(weight); free(table);
+    free(rep); free(weight);
     free(c.x); free(c.w); free(c.label); free(c.group);
     free(acc);
     return status;

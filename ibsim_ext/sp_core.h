@@ -27,38 +27,6 @@
 /* exp(x) below this is < 9e-27 of the sum's largest term (which is 1): clamped. */
 #define SP_EXP_FLOOR (-60.0)
 
-/* ib_exp's arithmetic (common.h: x in [-60, 0], ~1 ulp), with the power of two
- * taken from the bits of the rounded multiple instead of a float-to-int64
- * conversion, so that the loops vectorise without AVX-512 DQ. */
-static inline double sp_exp(double x) {
-    const double log2e = 1.4426950408889634;
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const double magic = 6755399441055744.0; /* 1.5 * 2**52: the low mantissa bits hold round(x log2 e) */
-    const double shifted = x * log2e + magic;
-    const double kd = shifted - magic;
-    const double r = (x - kd * ln2_hi) - kd * ln2_lo;
-    double p = 1.0 / 6227020800.0; /* 1/13! */
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    uint64_t bits;
-    memcpy(&bits, &shifted, sizeof bits);
-    bits = (bits + 1023) << 52; /* (k + 1023) mod 2^12 into the exponent field; the rest shifts out */
-    double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
 /* Squared distances of SP_TILE queries to every centre: dist[t * np + j].
  * The centres are stored in panels of SP_LANES (ct[(j / L) * d * L + k * L + j % L],
  * zero-padded to np = a multiple of L): per panel, the SP_TILE x SP_LANES sums
@@ -102,7 +70,7 @@ IB_CLONES static double sp_log_sum(const double* dist, int64_t n, double scale, 
     for (int64_t j = 0; j < n; j++) {
         double x = -scale * (dist[j] - lo);
         x = x > SP_EXP_FLOOR ? x : SP_EXP_FLOOR;
-        const double term = sp_exp(x);
+        const double term = ib_exp(x);
         sum += (key == NULL || key[j] == want) ? term : 0.0;
     }
     return -scale * lo + log(sum);
@@ -136,7 +104,7 @@ IB_CLONES static void sp_query(const double* dist, int64_t n, double scale, cons
     for (int64_t j = 0; j < n; j++) {
         double x = -scale * (dist[j] - lo);
         x = x > SP_EXP_FLOOR ? x : SP_EXP_FLOOR;
-        const double term = sp_exp(x);
+        const double term = ib_exp(x);
         sum += term;
         sum_y += labels[j] == label ? term : 0.0;
     }
@@ -145,7 +113,7 @@ IB_CLONES static void sp_query(const double* dist, int64_t n, double scale, cons
         for (int64_t j = 0; j < n; j++) {
             double x = -scale * (dist[j] - lo);
             x = x > SP_EXP_FLOOR ? x : SP_EXP_FLOOR;
-            sum_g += groups[j] == group ? sp_exp(x) : 0.0;
+            sum_g += groups[j] == group ? ib_exp(x) : 0.0;
         }
     out[0] = -scale * lo + log(sum);
     out[1] = scale * (lo_y - lo) <= SP_REUSE ? -scale * lo + log(sum_y) : sp_log_sum(dist, n, scale, labels, label);

@@ -9,7 +9,7 @@ from scipy.spatial import cKDTree
 
 import ibsim.estimators.knn as knn
 from ibsim.errors import EstimatorError
-from ibsim.estimators import KNN, LayerBlocks, kernels
+from ibsim.estimators import KNN, LayerBlocks, kernels, reference
 from ibsim.estimators.knn import discrete_mutual_information, kl_entropy, ksg_mutual_information, log_unit_ball
 
 METRICS = ["chebyshev", "euclidean"]
@@ -104,6 +104,41 @@ def test_estimates_equal_the_ckdtree_path(monkeypatch):
     slow = run()
     np.testing.assert_array_equal(fast[0], slow[0])
     assert fast[1:] == slow[1:]
+
+
+def _layer(kind: str, rng: np.random.Generator) -> np.ndarray:
+    if kind == "duplicate-heavy":  # a saturated layer: 12 patterns repeated, many rows identical
+        patterns = np.sign(rng.normal(size=(12, 4))) * rng.choice([0.999, 0.97], size=(12, 4))
+        return patterns[rng.integers(0, 12, 150)]
+    return np.tanh(2 * rng.normal(size=(150, 4)))
+
+
+@pytest.mark.parametrize("kind", ["duplicate-heavy", "continuous"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_the_estimator_equals_the_brute_force_reference_bit_for_bit(monkeypatch, kind, metric):
+    """Every search of the estimator (noisy copies, classes, counts) against all pairs (reference.py)."""
+    rng = np.random.default_rng(14)
+    acts = np.stack([_layer(kind, rng) for _ in range(2)]).astype(np.float32)
+    labels = rng.integers(0, 3, acts.shape[1])
+    estimator = KNN(metric=metric)
+    fast = estimator.estimate_blocks(LayerBlocks(acts, labels, 3))
+    monkeypatch.setattr(kernels, "knn_kth_distance", reference.knn_kth_distance)
+    monkeypatch.setattr(kernels, "knn_count_within", reference.knn_count_within)
+    np.testing.assert_array_equal(fast, estimator.estimate_blocks(LayerBlocks(acts, labels, 3)))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_the_search_equals_the_reference_on_binary_inputs(metric):
+    """12 binary features, 40 distinct rows over 800: ties at every radius, whole subtrees within one."""
+    rng = np.random.default_rng(15)
+    x = rng.integers(0, 2, (40, 12)).astype(np.float64)[rng.integers(0, 40, 800)]
+    for k in (1, 3, 30):
+        for split in (None, 5):
+            kth = kernels.knn_kth_distance(x, k, metric, split)
+            np.testing.assert_array_equal(kth, reference.knn_kth_distance(x, k, metric, split))
+            for radius in (kth, np.nextafter(kth, 0), rng.choice([-1.0, 0.0, 1.0, 2.0], len(x))):
+                np.testing.assert_array_equal(kernels.knn_count_within(x, radius, metric, split),
+                                              reference.knn_count_within(x, radius, metric, split))
 
 
 def test_the_metric_is_a_parameter_of_the_spec():
