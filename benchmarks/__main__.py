@@ -11,13 +11,13 @@ from benchmarks.timing import table
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("suites", nargs="*", help="which benchmarks: training, binning, kde, kde-large, "
-                        "estimators, parallel, keras_path, conv (default: all but kde-large, parallel, keras_path and "
-                        "conv)")
+                        "estimators, parallel, keras_path, conv, file_size (default: all but kde-large, parallel, keras_path, "
+                        "conv and file_size)")
     parser.add_argument("--runs", nargs="+", type=int, default=[32, 128], help="ensemble sizes for training")
     parser.add_argument("--sizes", nargs="+", type=int, default=[10000, 70000], help="sample counts for kde-large")
     parser.add_argument("--data-dir", default=None, help="folder of downloaded datasets (conv: MNIST)")
     args = parser.parse_args()
-    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel", "keras_path", "conv"}
+    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel", "keras_path", "conv", "file_size"}
     args.suites = args.suites or ["training", "binning", "kde", "estimators"]
     unknown = set(args.suites) - suites
     if unknown:
@@ -80,6 +80,15 @@ def main() -> None:
         print("\nConv nets: the LeNet-like net of configs/mnist_cnn.toml on MNIST's test images, all layers recorded")
         print("every epoch (channel means of conv/pooling layers; speed = Keras time / ibsim time per run-epoch)\n")
         print(table(conv.rows(data_dir=args.data_dir), ("what", "runs", "s per run-epoch", "speed")))
+
+    if "file_size" in args.suites:
+        from benchmarks import file_size
+
+        print("\nResults file storage: each case trained once, its file assembled once per storage in 2 interleaved")
+        print("rounds (ratios against float32 none of the same round: min-max; read = every cube, run by run)\n")
+        table_rows, notes = file_size.rows()
+        print(table(table_rows, ("case", "storage", "MB", "size", "write s", "write", "read s", "read")))
+        print("\n" + "\n".join(notes))
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ class Component:
 
     @property
     def spec(self) -> str:
-        """The canonical ``name(param=value, ...)`` text of a registered component."""
-        return format_spec(self.name, self._params)
+        """The canonical ``name(param=value, ...)`` text of a registered component
+        (parameters left unset, None, are left out: parsing gives them back as defaults)."""
+        return format_spec(self.name, {k: v for k, v in self._params.items() if v is not None})
 
     def __getattr__(self, key: str) -> Any:
         params = self.__dict__.get("_params", {})

@@ -3,6 +3,11 @@ recorded widths, a run independent of its group, Keras' steps, the per-channel
 recording, and whole runs (serial and parallel) with binning and the KDE."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -26,6 +31,7 @@ TINY = ['conv2d(filters=3, kernel_size=3)', 'maxpool2d(pool_size=2)',
         'conv2d(filters=4, kernel_size=[2, 3], strides=[1, 2], padding="same")',
         'avgpool2d(pool_size=2, padding="same")', 'flatten', 'dropout(rate=0.25)', 12]
 DIGITS_SHAPE = (8, 8, 1)
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
 @pytest.fixture(scope="module")
@@ -284,3 +290,18 @@ def test_estimators_take_a_wide_conv_layer(spec):
     assert values.shape == (2, 2) and np.isfinite(values).all()
     if spec.startswith("binning"):
         assert values[:, 0] == pytest.approx(np.log2(150), abs=1e-9)
+
+
+@pytest.mark.mpi
+def test_two_mpi_ranks_write_the_numbers_of_a_serial_run(tiny_toml, serial_file, tmp_path):
+    if not MPIEXEC.exists():
+        pytest.skip("mpiexec is not installed in this environment")
+    path = tmp_path / "mpi.nc"
+    done = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable, "-m", "ibsim", "run", str(tiny_toml), "-o",
+                           str(path), "-q", "--no-plots"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr
+    one, two = xr.open_dataset(serial_file), xr.open_dataset(path)
+    assert two.attrs["backend"].startswith("mpi (2 ranks")
+    for name in one.data_vars:
+        assert np.array_equal(one[name].values, two[name].values, equal_nan=True), name

@@ -82,6 +82,33 @@ def test_string_labels_map_in_sorted_order_and_images_flatten():
     assert np.array_equal(splits.full_dataset.X, X.reshape(12, 6))
 
 
+def test_images_declare_their_shape_for_conv_nets(tmp_path):
+    """Inputs (n, H, W[, C]) give the dataset its image_shape (in the spec, so
+    workers know it unread); flat inputs may declare one; a wrong one is refused."""
+    rng = np.random.default_rng(0)
+    images, y = rng.random((40, 6, 5)).astype(np.float32), np.arange(40) % 2
+    conv = ["conv2d(filters=2, kernel_size=3)", "flatten", 3]
+    dataset = Dataset.from_arrays(images, y)
+    assert dataset.image_shape == (6, 5, 1) and dataset.splits(0, 0.8).image_shape == (6, 5, 1)
+    assert Config.from_dict({"dataset": dataset, "architecture": conv}).components.dataset is dataset
+    colour = Dataset.from_arrays(images.reshape(40, 6, 5, 1).repeat(3, axis=3), y)
+    assert colour.image_shape == (6, 5, 3)
+    flat = images.reshape(40, -1)
+    assert "image_shape" not in Dataset.from_arrays(flat, y).spec  # flat data keep their spec
+    with pytest.raises(ConfigError, match=r"declares no image shape.*image_shape=\[H, W, C\]"):
+        Config.from_dict({"dataset": Dataset.from_arrays(flat, y), "architecture": conv})
+    assert Dataset.from_arrays(flat, y, image_shape=(5, 6, 1)).image_shape == (5, 6, 1)
+    with pytest.raises(DataError, match=r"30 features are not images of image_shape = \[4, 6, 1\]"):
+        Dataset.from_arrays(flat, y, image_shape=(4, 6, 1))
+    with pytest.raises(DataError, match=r"the images are 6x5x1, but image_shape = \[5, 6, 1\]"):
+        Dataset.from_arrays(images, y, image_shape=(5, 6, 1))
+    np.savez(tmp_path / "images.npz", X=images, y=y)
+    config = Config.from_dict({"dataset": f'file(path="{tmp_path / "images.npz"}")', "architecture": conv})
+    assert "image_shape=[6, 5, 1]" in config.dataset
+    again = Config.from_dict(dict(config.raw()))  # as a worker builds it: from the spec, the file unread
+    assert again.components.dataset._raw is None and again.components.dataset.image_shape == (6, 5, 1)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda X, y: (X[:, :, None, None, None], y, {}), r"expected \(n, features\) or images"),
     (lambda X, y: (X, y[:, None], {}), r"y has shape \(120, 1\)"),

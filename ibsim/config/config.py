@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from ibsim.config.components import Components
 from ibsim.config.keys import EXPERIMENT_PARAMS
+from ibsim.config.network_noise import with_network_noise
 from ibsim.datasets import DATASETS, Dataset
 from ibsim.errors import ConfigError, DataError
 from ibsim.estimators import ESTIMATORS, resolve_spec
@@ -114,6 +115,7 @@ def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Datas
                 f"(the defaults) ({context('discretization_range')})"
             )
     try:
+        specs = [with_network_noise(s, values["noise_std"]) for s in specs]
         resolved = [resolve_spec(s, values["discretization_range"]) for s in specs]
     except ConfigError as error:
         raise ConfigError(f"{error} ({context('estimator')})") from None

@@ -79,7 +79,7 @@ class Dataset(Component):
 
     @classmethod
     def from_arrays(cls, X: Any, y: Any, *, X_test: Any = None, y_test: Any = None,
-                    name: str | None = None) -> "Dataset":
+                    name: str | None = None, image_shape: tuple[int, int, int] | None = None) -> "Dataset":
         """A dataset of in-memory arrays (the ``arrays`` dataset of :mod:`ibsim.datasets.own`).
 
         The arrays travel with the returned instance (to joblib workers with the
@@ -95,12 +95,14 @@ class Dataset(Component):
             X_test: A predefined test split (``train_fraction`` then does not apply).
             y_test: Its labels, given together with ``X_test``.
             name: A name shown in the spec and results files (default "arrays").
+            image_shape: (H, W, C) of the images flat inputs are, for conv
+                and pooling layers (inputs (n, H, W[, C]) declare it themselves).
 
         Raises:
             DataError: Wrong shapes, NaN or inf inputs, labels that are not
                 class indices, a class with fewer than two samples, object arrays.
         """
-        return DATASETS.get("arrays").of(X, y, X_test=X_test, y_test=y_test, name=name)
+        return DATASETS.get("arrays").of(X, y, X_test=X_test, y_test=y_test, name=name, image_shape=image_shape)
 
     @classmethod
     def resolve_params(cls, params: dict[str, Any], folder: Path | None) -> dict[str, Any]:

@@ -19,7 +19,10 @@ Labels: integers 0..k-1 without gaps, or strings (CSV text, NumPy ``str``
 arrays), which map to 0..k-1 in sorted order (``"cat" < "dog"``), the strings
 becoming the class names. Image-shaped inputs ``(n, H, W[, C])`` are flattened
 row-major to ``(n, H*W*C)`` features, as MNIST's are; the checksum is taken of
-the shape given.
+the shape given. Their shape becomes the dataset's ``image_shape`` (a
+parameter of both specs, filled in when the data are read, so that workers
+and ranks know it without reading): conv and pooling layers see the rows as
+those images. Flat inputs may declare it (``image_shape = [28, 28, 1]``).
 """
 from __future__ import annotations
 
@@ -171,6 +174,27 @@ SHA256 = Param(AnyOf(Constant(None), Predicate(_check_sha256, "a sha256 (64 lowe
                "the sha256 of the data (filled in when the dataset is built)")
 
 
+def _check_image_shape(value: Any) -> list[int]:
+    if not (isinstance(value, (list, tuple)) and len(value) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ValueError
+    return list(value)
+
+
+IMAGE_SHAPE = Param(AnyOf(Constant(None), Predicate(_check_image_shape, "[height, width, channels], positive integers")),
+                    None, "the (H, W, C) of the images the samples are (filled in from inputs (n, H, W[, C]); "
+                          "flat inputs may declare it); conv and pooling layers need it")
+
+
+def images_shape(X: np.ndarray) -> tuple[int, int, int] | None:
+    """The (H, W, C) of image-shaped inputs (n, H, W[, C]) (C = 1 for (n, H, W)), None for flat ones."""
+    if X.ndim == 4:
+        return tuple(int(v) for v in X.shape[1:])  # type: ignore[return-value]
+    if X.ndim == 3:
+        return int(X.shape[1]), int(X.shape[2]), 1
+    return None
+
+
 class OwnData(Dataset):
     """A dataset of the user's arrays: checked by :func:`check_arrays`, and
     refused when a random split leaves a class with fewer than
@@ -178,6 +202,23 @@ class OwnData(Dataset):
     ``_raw`` (and travel with the instance when it is pickled)."""
 
     _raw: RawData | None = None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:  # type: ignore[override]
+        """The ``image_shape`` parameter: the images' (H, W, C), or None."""
+        shape = self._params["image_shape"]
+        return None if shape is None else tuple(shape)  # type: ignore[return-value]
+
+    def _take_image_shape(self, parts: Mapping[str, np.ndarray], where: str) -> None:
+        """Fill in ``image_shape`` from image-shaped inputs, or check the declared one against them."""
+        found, declared = images_shape(parts["X"]), self._params["image_shape"]
+        if declared is None:
+            self._params["image_shape"] = None if found is None else list(found)
+        elif found is not None and tuple(declared) != found:
+            raise DataError(f"{where}: the images are {'x'.join(map(str, found))}, but image_shape = {declared}")
+        elif int(np.prod(declared)) != parts["X"][0].size:
+            raise DataError(f"{where}: samples of {parts['X'][0].size} features are not images of image_shape = "
+                            f"{declared} ({int(np.prod(declared))} values)")
 
     def splits(self, seed: int, train_fraction: float, data_dir: Path | None = None) -> DataSplits:
         """The splits of :meth:`Dataset.splits`, checked for samples of every class.
@@ -206,14 +247,18 @@ class ArraysDataset(OwnData):
     PARAMS = {
         "name": Param(String(), "arrays", "a name for the arrays, shown in results files"),
         "sha256": SHA256,
+        "image_shape": IMAGE_SHAPE,
     }
 
     @classmethod
     def of(cls, X: Any, y: Any, *, X_test: Any = None, y_test: Any = None,
-           name: str | None = None) -> "ArraysDataset":
+           name: str | None = None, image_shape: tuple[int, int, int] | None = None) -> "ArraysDataset":
         """The dataset of ``X``, ``y`` (and a predefined test split); see :meth:`Dataset.from_arrays`."""
-        parts, raw = check_arrays(X, y, X_test, y_test, where=f"Dataset.from_arrays({name or 'arrays'!r})")
-        dataset = cls(name=name or "arrays", sha256=arrays_sha256(parts))
+        where = f"Dataset.from_arrays({name or 'arrays'!r})"
+        parts, raw = check_arrays(X, y, X_test, y_test, where=where)
+        dataset = cls(name=name or "arrays", sha256=arrays_sha256(parts),
+                      image_shape=None if image_shape is None else list(image_shape))
+        dataset._take_image_shape(parts, where)
         dataset._raw = raw
         return dataset
 
@@ -307,6 +352,7 @@ class FileDataset(OwnData):
         "path": Param(String(), None, "the .npz (arrays X, y[, X_test, y_test]) or .csv file"),
         "label_column": Param(String(), "label", "the CSV column holding the labels (CSV only)"),
         "sha256": SHA256,
+        "image_shape": IMAGE_SHAPE,
     }
 
     def __init__(self, **params: Any) -> None:
@@ -329,6 +375,7 @@ class FileDataset(OwnData):
     def _read(self) -> RawData:
         path = Path(self._params["path"])
         parts, raw = read_data_file(path, self._params["label_column"])
+        self._take_image_shape(parts, f"data file {path}")
         digest = arrays_sha256(parts)
         if self._params["sha256"] is None:
             self._params["sha256"] = digest

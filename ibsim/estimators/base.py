@@ -42,6 +42,11 @@ class LayerBlocks:
     edges: np.ndarray | None = None
 
 
+#: Columns of :meth:`Estimator.estimate_blocks_with_error`: I(X;T), I(T;Y) and
+#: their standard errors, in this order (the pipeline carries all four).
+ESTIMATE_COLUMNS: tuple[str, ...] = ("I_XT", "I_TY", "I_XT_se", "I_TY_se")
+
+
 def input_groups(X: np.ndarray) -> tuple[np.ndarray | None, int]:
     """Groups of identical input rows: (group index per sample, number of groups),
     or (None, N) when every row is distinct."""
@@ -61,6 +66,9 @@ class Estimator(Component):
     bins have none). ``range_scope`` is set by estimators whose bins follow
     the activation range: "block" (per run, epoch and layer), "layer" (per run
     and layer over all epochs) or "global" (per run over all layers and epochs).
+    An estimator that knows how uncertain its estimates are (a Monte Carlo
+    estimator) sets ``reports_error`` and overrides
+    :meth:`estimate_blocks_with_error`; the others report no standard error (NaN).
     """
 
     kind = "estimator"
@@ -69,6 +77,9 @@ class Estimator(Component):
     #: Whether the estimator needs the network's activations on probe inputs
     #: (:meth:`probe_inputs`), which only training can record.
     probes: ClassVar[bool] = False
+    #: Whether :meth:`estimate_blocks_with_error` reports a standard error
+    #: beside each estimate (stored as ``I_XT_se``/``I_TY_se`` in results files).
+    reports_error: ClassVar[bool] = False
 
     @property
     def runs_inline(self) -> bool:
@@ -114,6 +125,17 @@ class Estimator(Component):
         """I(X;T) and I(T;Y) in bits for each block: an array (blocks, 2)."""
         raise NotImplementedError
 
+    def estimate_blocks_with_error(self, blocks: LayerBlocks) -> np.ndarray:
+        """The estimates and their standard errors in bits for each block: (blocks, 4).
+
+        Columns as :data:`ESTIMATE_COLUMNS`: I(X;T), I(T;Y), the standard error
+        of I(X;T), that of I(T;Y). This default reports no error (NaN columns);
+        an estimator that has one sets ``reports_error`` and overrides it, so
+        that its first two columns are :meth:`estimate_blocks`'s.
+        """
+        values = np.asarray(self.estimate_blocks(blocks), dtype=np.float64)
+        return np.concatenate([values, np.full_like(values, np.nan)], axis=1)
+
     def probe_inputs(self, X: np.ndarray) -> np.ndarray | None:
         """Inputs the network must also be run on at each recorded epoch, or None.
 
@@ -146,7 +168,9 @@ class Estimator(Component):
                 ``epoch`` dim ("layer" scope). The "global" scope needs them given.
 
         Returns:
-            A Dataset with ``I_XT`` and ``I_TY`` (bits) over the leading dims.
+            A Dataset with ``I_XT`` and ``I_TY`` (bits) over the leading dims,
+            and their standard errors ``I_XT_se`` and ``I_TY_se`` when the
+            estimator ``reports_error``.
         """
         neuron_dim = activations.dims[-1]
         if activations.dims[-2] != "sample":
@@ -168,14 +192,14 @@ class Estimator(Component):
             layer.ranges = np.asarray(ranges, dtype=np.float64).reshape(-1, 2)
         elif self.range_scope is not None:
             layer.ranges = self._default_ranges(activations)
-        result = self.estimate_blocks(layer).reshape(values.shape[:-2] + (2,))
+        result = self.estimate_blocks_with_error(layer).reshape(values.shape[:-2] + (len(ESTIMATE_COLUMNS),))
+        columns = len(ESTIMATE_COLUMNS) if self.reports_error else 2
         coords = {d: activations.coords[d] for d in lead if d in activations.coords}
         del neuron_dim
+        long_names = ("I(X;T)", "I(T;Y)", "standard error of I(X;T)", "standard error of I(T;Y)")
         return xr.Dataset(
-            {
-                "I_XT": (lead, result[..., 0], {"units": "bits", "long_name": "I(X;T)"}),
-                "I_TY": (lead, result[..., 1], {"units": "bits", "long_name": "I(T;Y)"}),
-            },
+            {name: (lead, result[..., k], {"units": "bits", "long_name": long_names[k]})
+             for k, name in enumerate(ESTIMATE_COLUMNS[:columns])},
             coords=coords,
         )
 

@@ -171,14 +171,18 @@ class SamplePropagation(Estimator):
         "seed": Param(Interval(int, 0, None), 0, "seed of the draws (the same draws for every block)"),
     }
 
+    reports_error = True
+
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
         return self.estimate_blocks_with_error(blocks)[:, :2]
 
     def estimate_blocks_with_error(self, blocks: LayerBlocks) -> np.ndarray:
         """I(X;T), I(T;Y) and their standard errors in bits per block: (blocks, 4).
 
-        Columns: ``I_XT``, ``I_TY``, ``se_XT``, ``se_TY``; each standard error
-        is the Monte Carlo terms' ``std / sqrt(N samples)``.
+        Columns (:data:`~ibsim.estimators.base.ESTIMATE_COLUMNS`): ``I_XT``,
+        ``I_TY``, ``I_XT_se``, ``I_TY_se``; each standard error is the Monte
+        Carlo terms' ``std / sqrt(N samples)``. The pipeline stores the errors
+        in the results file beside the estimates.
 
         Raises:
             EstimatorError: N < 2; a block holding NaN or infinite values

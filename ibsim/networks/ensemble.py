@@ -40,6 +40,16 @@ count; TensorFlow's convolution backprop ops also compile to generic loops
 inside an XLA ``while``, 50-100x slower). Dropout draws a stateless mask from
 the run's own key (``run_rng(seed, run, "dropout")``) and the step count, in
 training only.
+
+**Noisy networks** (``noise_std`` = beta > 0, Goldfeld et al. 2019) add
+``N(0, beta^2)`` noise to every hidden layer's output (after its activation;
+conv layers included, not pooling) in every training step, as Keras'
+``GaussianNoise`` does: stateless normals from the run's own key
+(``run_rng(seed, run, "noise")``), the layer and the step count, so run r of a
+group is still run r alone and a resumed run continues with the same draws.
+Recording, the held-out metrics and predictions are noise-free: the recorded
+activations are the noise-free outputs S, and the ``sp`` estimator adds the
+noise Z analytically (T = S + Z).
 """
 from __future__ import annotations
 
@@ -132,6 +142,8 @@ class Signature:
     architecture: tuple = ()
     input_shape: tuple[int, ...] = ()
     conv_recording: str = "full"
+    #: std of the Gaussian noise added to every hidden layer's output in training (0: none)
+    noise_std: float = 0.0
 
 
 def _updated(tf, sig: Signature, param, grad, m, v, alpha, scale, norm_axes):
@@ -152,6 +164,17 @@ def _updated(tf, sig: Signature, param, grad, m, v, alpha, scale, norm_axes):
         # blend so that frozen runs skip the renormalisation too
         new = new * (desired / (MAX_NORM_EPSILON + norms)) * scale + param * (1.0 - scale)
     return new, m, v
+
+
+def _noise(tf, sig: Signature, key, layer: int, step, shape):
+    """One run's training noise at step ``step``: ``noise_std`` times standard
+    normals of ``shape``, drawn statelessly from the run's noise key
+    (``key[2:]``; ``key[:2]`` is its dropout key) and ``layer`` (the hidden
+    layer of a :class:`RunLoopProgram`; 0 for the draws of all the dense
+    layers of a :class:`Program` step), so they depend on nothing but (run,
+    layer, step)."""
+    seed = tf.stack([key[2] + layer, key[3] + tf.cast(step, tf.int64)])
+    return sig.noise_std * tf.random.stateless_normal(shape, seed, dtype=tf.float32, alg="philox")
 
 
 def _adam_alpha(tf, sig: Signature, steps):
@@ -212,8 +235,10 @@ class Program:
             mean, var = moving_mean, moving_var
         return gamma * (z - mean) / tf.sqrt(var + BN_EPSILON) + beta
 
-    def _logits_and_hidden(self, params, moving, active, x, training: bool):
-        """Forward pass of a batch ``x`` (samples, features, R)."""
+    def _logits_and_hidden(self, params, moving, active, x, training: bool, noise=None):
+        """Forward pass of a batch ``x`` (samples, features, R); ``noise``: the
+        training noise of a step of a noisy network (samples, hidden neurons,
+        R; :meth:`_runs_noise`), else None."""
         hidden = []
         h = x
         for layer in range(self.n_layers - 1):
@@ -221,8 +246,32 @@ class Program:
             if self.sig.batchnorm:
                 z = self._normalise(z, params, moving, active, layer, training)
             h = self._hidden(z)
+            if noise is not None:  # this layer's columns of the step's draws
+                start = sum(self.sig.widths[1 : layer + 1])
+                h = h + noise[:, start : start + self.sig.widths[layer + 1]]
             hidden.append(h)
         return self._dense(h, params, self.n_layers - 1), hidden
+
+    def _runs_noise(self, keys, n_runs, step, batch):
+        """Every run's training noise of step ``step`` on every hidden layer,
+        the layers side by side: (batch, hidden neurons, R).
+
+        Drawn in one loop over the runs (a run-time trip count, one spare slot,
+        as :meth:`RunLoopProgram._run_first` explains): drawn for all runs at
+        once, XLA vectorises the normals' transcendental functions differently
+        for different group sizes, and run r of a group would no longer be run
+        r alone in the last bits."""
+        tf = self._tf
+        keys = tf.pad(keys, [[0, 1], [0, 0]])
+        draws = tf.TensorArray(tf.float32, size=self.sig.n_runs + 1)
+
+        shape = tf.stack([batch, sum(self.sig.widths[1:-1])])
+
+        def body(r, draws):
+            return r + 1, draws.write(r, _noise(tf, self.sig, keys[r], 0, step, shape))
+
+        _, draws = tf.while_loop(lambda r, _: r < n_runs, body, [tf.constant(0), draws])
+        return tf.transpose(draws.stack()[:-1], [1, 2, 0])
 
     def _shared_inputs(self, x):
         tf = self._tf
@@ -263,16 +312,19 @@ class Program:
                 v.assign(v_new)
             param.assign(new)
 
-    def _step(self, params, slots, moving, steps, active, stats, sums, x, y, idx) -> None:
+    def _step(self, params, slots, moving, steps, active, stats, sums, x, y, idx, keys, n_runs) -> None:
         """One optimizer step on the batch ``idx`` (batch, R) of each run; adds
         the batch's summed loss and correct predictions per run to ``sums``
         (2, R); with ``stats`` (sums and sums of squares per kernel) also
-        accumulates the kernels' gradients."""
+        accumulates the kernels' gradients. ``keys``: the runs' keys (R, 4)
+        (their noise keys draw a noisy network's noise), ``n_runs``: R as a
+        run-time value."""
         tf = self._tf
         xb = tf.transpose(tf.gather(x, idx), [0, 2, 1])  # (batch, features, R)
         yb = tf.transpose(tf.gather(y, idx), [0, 2, 1])
+        noise = self._runs_noise(keys, n_runs, steps + 1, tf.shape(xb)[0]) if self.sig.noise_std else None
         with tf.GradientTape() as tape:
-            logits, _ = self._logits_and_hidden(params, moving, active, xb, True)
+            logits, _ = self._logits_and_hidden(params, moving, active, xb, True, noise)
             per_run = -tf.reduce_sum(yb * tf.nn.log_softmax(logits, axis=1), axis=[0, 1])
             # Summing the runs' mean losses keeps each run's gradient its own.
             loss = tf.reduce_sum(per_run) / tf.cast(tf.shape(xb)[0], tf.float32)
@@ -310,13 +362,13 @@ class Program:
             n_runs = self.sig.n_runs
 
             def epoch(params, slots, moving, steps, active, stats, sums, x, y, perm, xm, ym, keys, run_count):
-                # keys and run_count: the RunLoopProgram's arguments, unused here
                 sums.assign(tf.zeros_like(sums))
                 for s in tf.range(n_full):
                     self._step(params, slots, moving, steps, active, stats, sums, x, y,
-                               tf.slice(perm, [s * batch_size, 0], [batch_size, n_runs]))
+                               tf.slice(perm, [s * batch_size, 0], [batch_size, n_runs]), keys, run_count)
                 if rest:
-                    self._step(params, slots, moving, steps, active, stats, sums, x, y, perm[n_full * batch_size :])
+                    self._step(params, slots, moving, steps, active, stats, sums, x, y, perm[n_full * batch_size :],
+                               keys, run_count)
                 held_loss, held_accuracy = self._metrics(params, moving, xm, ym)
                 return sums / n_train, tf.stack([held_loss, held_accuracy])
 
@@ -478,13 +530,15 @@ class RunLoopProgram:
             return (tf.reduce_mean if self.sig.conv_recording == "channel_mean" else tf.reduce_max)(h, axis=[1, 2])
         return tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
 
-    def _run(self, mine, x, dropout=None):
+    def _run(self, mine, x, training=None):
         """One run's logits and recorded hidden outputs on the samples ``x``
         (samples, features); ``mine`` are its kernels then biases (no run axis);
-        ``dropout``: (key, step) of a training step, None when recording."""
+        ``training``: (key, step) of a training step with dropout or noise
+        (the run's key (4,): dropout key, noise key), None when recording."""
         tf = self._tf
         h = tf.reshape(x, [-1, *self.sig.input_shape]) if self.spatial else x
         recorded, k, drops = [], 0, 0
+        noisy = training is not None and self.sig.noise_std
         for layer, _, _ in self.io:
             if layer.kind == "dense":
                 if len(h.shape) > 2:
@@ -494,18 +548,22 @@ class RunLoopProgram:
                 if k == self.n_kernels:
                     return z, recorded
                 h = self._hidden(z)
+                if noisy:
+                    h = h + _noise(tf, self.sig, training[0], k - 1, training[1], tf.shape(h))
             elif layer.kind == "conv2d":
                 (top, bottom), (left, right) = layer.padding_amounts(h.shape[1], h.shape[2])
                 if top or bottom or left or right:
                     h = tf.pad(h, [[0, 0], [top, bottom], [left, right], [0, 0]])
                 h = self._hidden(_conv2d(tf, h, mine[k], layer.strides) + mine[self.n_kernels + k])
                 k += 1
+                if noisy:
+                    h = h + _noise(tf, self.sig, training[0], k - 1, training[1], tf.shape(h))
             elif layer.spatial:
                 h = self._pool(h, layer)
             elif layer.kind == "flatten":
                 h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
-            elif dropout is not None:  # Keras' Dropout: scaled kept units, in training only
-                key, step = dropout
+            elif training is not None:  # Keras' Dropout: scaled kept units, in training only
+                key, step = training
                 seed = tf.stack([key[0] + drops, key[1] + step])
                 keep = tf.random.stateless_uniform(tf.shape(h), seed, dtype=tf.float32, alg="philox") >= layer["rate"]
                 h = h * (1.0 / (1.0 - layer["rate"])) * tf.cast(keep, tf.float32)
@@ -566,7 +624,7 @@ class RunLoopProgram:
         weight = tf.cast(tf.range(rows.shape[0]) < kept, tf.float32)
         with tf.GradientTape() as tape:
             tape.watch(mine)
-            logits, _ = self._run(mine, xb, (key, steps) if any(
+            logits, _ = self._run(mine, xb, (key, steps) if self.sig.noise_std or any(
                 layer.kind == "dropout" for layer, _, _ in self.io) else None)
             summed = -tf.reduce_sum(weight * tf.reduce_sum(yb * tf.nn.log_softmax(logits, axis=-1), axis=-1))
             loss = summed / tf.cast(kept, tf.float32)
@@ -709,7 +767,7 @@ class Ensemble:
         signature = Signature(tuple(self.widths), network.activation_fn, network.optimizer,
                               float(network.learning_rate), float(network.max_norm_weights or 0.0), batchnorm,
                               self.n_runs, tuple(architecture) if loop else (), shape if loop else (),
-                              conv_recording if loop else "full")
+                              conv_recording if loop else "full", float(network.noise_std))
         if signature not in _PROGRAMS:
             _PROGRAMS[signature] = (RunLoopProgram if loop else Program)(signature, tf)
         self.program = _PROGRAMS[signature]
@@ -717,9 +775,13 @@ class Ensemble:
 
         init_rngs = [run_rng(seed, r, "init") for r in self.runs]
         self._order_rngs = [run_rng(seed, r, "batches") for r in self.runs]
-        #: each run's dropout key (the stateless masks' seed, with the step count)
-        self.keys = tf.constant(np.stack([run_rng(seed, r, "dropout").integers(0, 2**62, 2) for r in self.runs]))
+        #: each run's keys (R, 4): dropout (the stateless masks' seed, with the
+        #: step count), then noise (a noisy network's draws, with layer and step)
+        self.keys = tf.constant(np.stack([np.concatenate([run_rng(seed, r, purpose).integers(0, 2**62, 2)
+                                                          for purpose in ("dropout", "noise")])
+                                          for r in self.runs]))
         self._held_out = None  # (x, y) of the held-out samples; see set_held_out
+        self._traced: dict[tuple, object] = {}  # the epoch's traced programs, by shapes (see train_epoch)
         self.last_metrics: np.ndarray | None = None
         self.sums = tf.Variable(np.zeros((2, self.n_runs), np.float32))  # an epoch's summed loss and hits
         kernels, biases = [], []
@@ -766,15 +828,20 @@ class Ensemble:
         n_train = int(x.shape[0])
         perm = self.batch_orders(n_train)
         batch_size = self.network.batch_size
-        epoch = self.program.epoch(n_train, batch_size, with_stats)
         if with_stats:
             for variable in self.stats:
                 variable.assign(np.zeros(variable.shape, np.float64))
         if self._held_out is None:
             self._held_out = (x[:1], y[:1])
-        training, held_out = epoch(self.params, self.slots, self.moving, self.steps, self.active,
-                                   self.stats if with_stats else [], self.sums, x, y, self._tf.constant(perm),
-                                   *self._held_out, self.keys, self._n_runs)
+        args = (self.params, self.slots, self.moving, self.steps, self.active, self.stats if with_stats else [],
+                self.sums, x, y, self._tf.constant(perm), *self._held_out, self.keys, self._n_runs)
+        # The traced program of these shapes, called directly: the tf.function's
+        # dispatch (matching some 30 arguments against its traces) cost 15-30 %
+        # of a small net's epoch. The same program either way: the same numbers.
+        key = (n_train, batch_size, with_stats, tuple(x.shape), tuple(self._held_out[0].shape))
+        if key not in self._traced:
+            self._traced[key] = self.program.epoch(n_train, batch_size, with_stats).get_concrete_function(*args)
+        training, held_out = self._traced[key](*args)
         self.last_metrics = np.stack([training.numpy(), held_out.numpy()], axis=1)
         if not with_stats:
             return None

@@ -275,7 +275,8 @@ def input_shape(architecture: Sequence[Any], n_features: int, image_shape: tuple
     if image_shape is None:
         raise ConfigError(
             f"conv2d and pooling layers need images, but {dataset} declares no image shape (its samples are "
-            "vectors); use an image dataset (digits: 8x8x1, mnist, fashion_mnist: 28x28x1) or dense widths only"
+            "vectors); use an image dataset (digits: 8x8x1, mnist, fashion_mnist: 28x28x1; your own data as "
+            "images (n, H, W[, C]) or with image_shape=[H, W, C]) or dense widths only"
         )
     layer_shapes(parse_architecture(architecture), tuple(image_shape))
     return tuple(int(d) for d in image_shape)

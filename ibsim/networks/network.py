@@ -26,7 +26,8 @@ KERAS_MODEL = "keras"
 #: ``module.path:function`` (the function may be ``Class.method``).
 _FACTORY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 #: Network keys a Keras factory decides: they must keep their defaults with a Keras model.
-KERAS_FIXED_KEYS = ("architecture", "activation_fn", "kernel_initializer", "initial_bias", "max_norm_weights")
+KERAS_FIXED_KEYS = ("architecture", "activation_fn", "kernel_initializer", "initial_bias", "max_norm_weights",
+                    "noise_std")
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,12 @@ class Network(Component):
             AnyOf(Constant(False), Interval(float, 0, None, "neither")), False,
             "false, or the largest norm of a neuron's incoming weight vector (applied after each step)",
         ),
+        "noise_std": Param(
+            Interval(float, 0, None), 0.0,
+            "beta: a noisy network (Goldfeld et al. 2019) adds Gaussian noise N(0, beta^2) to every hidden layer's "
+            "output (after the activation) in training; the recorded activations are the noise-free outputs S, "
+            "and the sp estimator takes beta from here (T = S + Z). 0: no noise",
+        ),
     }
 
     def __init__(self, **params: Any) -> None:
@@ -160,8 +167,10 @@ class Network(Component):
         if keras is not None:
             for key in KERAS_FIXED_KEYS:
                 if self._params[key] != self.PARAMS[key].default:
-                    hint = " (give the layer a kernel_constraint=keras.constraints.MaxNorm(...) in the factory)" \
-                        if key == "max_norm_weights" else ""
+                    hint = {"max_norm_weights": " (give the layer a kernel_constraint=keras.constraints.MaxNorm(...) "
+                                                "in the factory)",
+                            "noise_std": " (add keras.layers.GaussianNoise layers in the factory and give the "
+                                         "sp estimator its noise_std)"}.get(key, "")
                     raise ConfigError(
                         f"config key '{key}' = {self._params[key]!r} does not apply to model {self.model}: the "
                         f"factory builds the network; leave '{key}' out{hint}"

@@ -8,14 +8,16 @@ import numpy as np
 import xarray as xr
 
 from ibsim.config.config import Config
+from ibsim.estimators.base import ESTIMATE_COLUMNS
 from ibsim.networks.keras_group import recorded_widths
 from ibsim.pipeline.data import ExperimentData
 from ibsim.pipeline.parts import GroupSummary, PartStore
 from ibsim.resultsfile.schema import RUN_STATUS_MEANINGS
 from ibsim.pipeline.plan import Plan
 from ibsim.recording.recorder import recorded_split
-from ibsim.resultsfile.schema import EVERY_EPOCH, MI_SPLIT_DIM, RUN, activation_attrs
-from ibsim.resultsfile.writer import Cube, base_attrs, write_dataset
+from ibsim.resultsfile.schema import (EVERY_EPOCH, MI_SPLIT_DIM, RUN, activation_attrs, activation_dims,
+                                     activation_name)
+from ibsim.resultsfile.writer import Cube, CubeStorage, base_attrs, write_dataset
 
 SPLITS = ["training", "test"]
 
@@ -57,9 +59,12 @@ def assemble(
         data: Its data.
         store: The part store with every group done.
         summaries: One per group, in plan order.
-        estimates: (estimators, runs, epochs, layers, splits, 2) I(X;T), I(T;Y);
-            with one estimated split the file's I_XT/I_TY have no split
-            dimension, with several they gain ``mi_split``.
+        estimates: (estimators, runs, epochs, layers, splits, 4) I(X;T), I(T;Y)
+            and their standard errors (columns
+            :data:`~ibsim.estimators.base.ESTIMATE_COLUMNS`); with one estimated
+            split the file's I_XT/I_TY have no split dimension, with several
+            they gain ``mi_split``. The errors are written (``I_XT_se``,
+            ``I_TY_se``) when an estimator of the config reports one.
         output: The results file.
         attrs: Extra global attributes (backend, source, ...).
     """
@@ -77,10 +82,10 @@ def assemble(
     else:
         information_dims += (MI_SPLIT_DIM,)
         split_coords[MI_SPLIT_DIM] = np.asarray([view.name for view in data.views], dtype=object)
+    written = len(ESTIMATE_COLUMNS) if any(e.reports_error for e in config.components.estimators) else 2
     ds = xr.Dataset(
         {
-            "I_XT": (information_dims, estimates[..., 0]),
-            "I_TY": (information_dims, estimates[..., 1]),
+            **{name: (information_dims, estimates[..., k]) for k, name in enumerate(ESTIMATE_COLUMNS[:written])},
             "loss": (("run", "epoch", "split"), cat("loss")),
             "accuracy": (("run", "epoch", "split"), cat("accuracy")),
             "epoch_loss": ((RUN, EVERY_EPOCH, "split"), cat("epoch_loss")),
@@ -132,11 +137,13 @@ def assemble(
     )
     cubes = []
     if config.save_activations and plan.needs_parts:
+        # the part files hold float32, which every estimate of the run was made
+        # from; only the results file's copy is stored as activation_dtype
+        storage = CubeStorage(config.activation_dtype, config.activation_compression_level)
         for k in range(n_layers):
-            dims = ("run", "epoch", "sample", f"neuron_{k + 1}")
             shape = (len(plan.runs), len(plan.epochs), len(data.recorded), widths[k])
             cubes.append(
-                Cube(f"activations_{k + 1}", dims, shape, activation_attrs(k + 1, k == n_layers - 1),
-                     _cube_filler(store, plan, k, n_layers))
+                Cube(activation_name(k + 1), activation_dims(k + 1), shape, activation_attrs(k + 1, k == n_layers - 1),
+                     _cube_filler(store, plan, k, n_layers), storage)
             )
     write_dataset(ds, output, cubes)

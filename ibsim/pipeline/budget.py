@@ -2,7 +2,9 @@
 
 A run that cannot fit is refused at once, with the numbers and what to change,
 instead of failing hours later. The estimates are deliberately on the safe side
-(activations are counted uncompressed; memory includes TensorFlow's own).
+(activations are counted uncompressed, in the dtype the file stores them:
+compression depends on the values and cannot be predicted; memory includes
+TensorFlow's own).
 """
 from __future__ import annotations
 
@@ -10,18 +12,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ibsim.config.config import Config
 from ibsim.errors import IbsimError
 from ibsim.networks.keras_group import parameter_count, recorded_widths
 from ibsim.paths import free_bytes
+from ibsim.resultsfile.schema import STORED_TYPES
 from ibsim.pipeline.plan import PlanShape
 
 #: Python, TensorFlow and XLA in one worker, measured at about 600 MB; rounded up.
 PROCESS_BASE_BYTES = 800 * 2**20
 #: Python objects of one work unit of a plan (a dataclass and its tuple), rounded up.
 PLAN_UNIT_BYTES = 400
-#: Compressed activation cubes measured at about 0.85 of their raw size.
-FILE_COMPRESSION = 0.9
 
 
 class ResourceError(IbsimError):
@@ -62,10 +65,12 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
                                config.conv_recording)
     runs, epochs, layers = shape.n_runs, shape.n_recorded, len(recorded)
     widths = sum(recorded)
-    cube = runs * epochs * n_recorded * widths * 4
-    part = cube if shape.needs_parts else 0
+    values = runs * epochs * n_recorded * widths
+    part = values * 4 if shape.needs_parts else 0  # the part files hold float32
     n_estimators = len(config.estimator)
-    file = int(cube * FILE_COMPRESSION) if config.save_activations else 0
+    # an upper bound: zlib (activation_compression_level) took 0.83-0.87 of it, measured; not predictable
+    stored = np.dtype(STORED_TYPES[config.activation_dtype]).itemsize
+    file = values * stored if config.save_activations else 0
     n_splits = 1 if isinstance(config.calculate_mi_for, str) else len(config.calculate_mi_for)
     trained = runs * (config.epochs + 1) * 2 * 2 * 4  # loss and accuracy on two splits after every epoch
     file += runs * epochs * layers * 8 * (12 + 2 * n_estimators * n_splits) + trained

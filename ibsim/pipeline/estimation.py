@@ -9,6 +9,7 @@ import numpy as np
 from ibsim.config.config import Config
 from ibsim.errors import EstimatorError
 from ibsim.estimators import Estimator, LayerBlocks
+from ibsim.estimators.base import ESTIMATE_COLUMNS
 from ibsim.estimators.kernels import BlockError
 from ibsim.pipeline.data import ExperimentData, SplitView
 from ibsim.pipeline.parts import GroupSummary, PartStore
@@ -60,15 +61,17 @@ def estimate_layer(
     estimator: Estimator, acts: np.ndarray, samples: Samples, ranges: np.ndarray | None,
     where: list[tuple[int, int]], layer: int, edges: np.ndarray | None = None,
 ) -> np.ndarray:
-    """I(X;T), I(T;Y) of blocks (B, N, width) of one layer; errors name the
-    (run, epoch) of the failing block from ``where``. ``edges`` (B, points,
-    width) are the layer's probe activations for estimators that probe."""
+    """I(X;T), I(T;Y) and their standard errors (B, 4) of blocks (B, N, width)
+    of one layer (columns :data:`~ibsim.estimators.base.ESTIMATE_COLUMNS`; NaN
+    errors for estimators that report none); errors name the (run, epoch) of
+    the failing block from ``where``. ``edges`` (B, points, width) are the
+    layer's probe activations for estimators that probe."""
     blocks = LayerBlocks(
         acts=acts, labels=samples.labels, n_classes=samples.n_classes, groups=samples.groups,
         n_groups=samples.n_groups, ranges=ranges, edges=edges,
     )
     try:
-        return estimator.estimate_blocks(blocks)
+        return estimator.estimate_blocks_with_error(blocks)
     except BlockError as error:
         run, epoch = where[error.block]
         raise EstimatorError(
@@ -96,7 +99,8 @@ class InlineEstimation:
         self.samples = [Samples.of(view, data.n_classes) for view in data.views]
         self.summary = summary
         n_layers = summary.act_min.shape[2]
-        self.values = np.full((len(indices), len(summary.runs), len(epochs), n_layers, len(data.views), 2), np.nan)
+        self.values = np.full((len(indices), len(summary.runs), len(epochs), n_layers, len(data.views),
+                               len(ESTIMATE_COLUMNS)), np.nan)
         self.runs, self.epochs = summary.runs, epochs
 
     def write(self, slot: int, outputs: list[np.ndarray], valid: np.ndarray) -> None:
@@ -126,8 +130,10 @@ class InlineEstimation:
 def estimate_unit(
     config: Config, unit: EstimationUnit, epochs: np.ndarray, data: ExperimentData, store: PartStore
 ) -> np.ndarray:
-    """I(X;T) and I(T;Y) for a deferred unit: an array (runs, epochs in slice,
-    layers, splits, 2). Ranges that follow the data are each split's own.
+    """I(X;T), I(T;Y) and their standard errors for a deferred unit: an array
+    (runs, epochs in slice, layers, splits, 4) (columns
+    :data:`~ibsim.estimators.base.ESTIMATE_COLUMNS`). Ranges that follow the
+    data are each split's own.
 
     Blocks after a run stopped (diverged or early-stopped) are NaN.
     """
@@ -137,7 +143,7 @@ def estimate_unit(
     arrays = store.open_activations(unit.group, n_layers)
     e0, e1 = unit.epoch_start, unit.epoch_stop
     views = data.views
-    result = np.full((len(summary.runs), e1 - e0, n_layers, len(views), 2), np.nan)
+    result = np.full((len(summary.runs), e1 - e0, n_layers, len(views), len(ESTIMATE_COLUMNS)), np.nan)
     ranges = [estimator.block_ranges(summary.split_min[..., s], summary.split_max[..., s]) for s in range(len(views))]
     valid = epochs[None, e0:e1] <= summary.stop_epoch[:, None]
     widths = [array.shape[-1] for array in arrays]

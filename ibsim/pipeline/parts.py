@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ibsim.errors import DiskFullError, PartFolderError
+from ibsim.estimators.base import ESTIMATE_COLUMNS
 from ibsim.networks.ensemble import EnsembleState
 from ibsim.paths import disk_full, os_errors
 
@@ -111,7 +112,7 @@ class GroupSummary:
     weight_norm: np.ndarray  # (R, E, L)
     run_status: np.ndarray  # (R,) int8
     stop_epoch: np.ndarray  # (R,) last trained epoch
-    estimates: np.ndarray  # (inline estimators, R, E, L, S, 2) I(X;T), I(T;Y) per estimated split
+    estimates: np.ndarray  # (inline estimators, R, E, L, S, 4) I(X;T), I(T;Y), their errors per estimated split
     probe: np.ndarray  # (R, E, probe points, all layers' neurons) float32: activations on the probe inputs
     split_min: np.ndarray  # (R, E, L, S) smallest activation on each estimated split
     split_max: np.ndarray  # (R, E, L, S)
@@ -134,7 +135,7 @@ class GroupSummary:
             weight_norm=nan((r, n_epochs, n_layers), np.nan),
             run_status=np.zeros(r, dtype=np.int8),
             stop_epoch=np.full(r, -1, dtype=np.int64),
-            estimates=np.zeros((0, r, n_epochs, n_layers, n_splits, 2)),
+            estimates=np.zeros((0, r, n_epochs, n_layers, n_splits, len(ESTIMATE_COLUMNS))),
             probe=np.full((r, n_epochs, n_probe, probe_width) if n_probe else (r, 0, 0, 0), np.nan, np.float32),
             split_min=nan((r, n_epochs, n_layers, n_splits), np.nan),
             split_max=nan((r, n_epochs, n_layers, n_splits), np.nan),
@@ -157,7 +158,7 @@ class GroupSummary:
         for name in ("split_min", "split_max"):
             if getattr(self, name).shape != (r, e, n_layers, n_splits):
                 wrong.append(name)
-        if self.estimates.ndim != 6 or self.estimates.shape[1:] != (r, e, n_layers, n_splits, 2):
+        if self.estimates.ndim != 6 or self.estimates.shape[1:] != (r, e, n_layers, n_splits, len(ESTIMATE_COLUMNS)):
             wrong.append("estimates")
         n_trained = self.epoch_loss.shape[1] if self.epoch_loss.ndim == 3 else -1
         for name in ("epoch_loss", "epoch_accuracy"):
@@ -181,7 +182,7 @@ class Checkpoint:
     slot: int
     ensemble: EnsembleState
     summary: GroupSummary
-    inline: np.ndarray  # (inline estimators, R, E, L, 2)
+    inline: np.ndarray  # (inline estimators, R, E, L, S, 4): GroupSummary.estimates so far
 
 
 class EpochWriter:

@@ -5,14 +5,24 @@ parameters spelled out), so several estimates live side by side; estimating
 with a spec already present replaces that slice. ``split`` estimates on the
 training or test samples of a file recorded on more (``sample_split`` says
 which is which): in a file of several estimated splits into that split's slot,
-in a file of one under the label ``"<spec> @ <split>"``. The file is copied to a hidden
+in a file of one under the label ``"<spec> @ <split>"``. The standard errors of an
+estimator that reports them go to ``I_XT_se``/``I_TY_se``, which are added to
+a file without them; an estimator without errors writes NaN there when the
+file has them. The file is copied to a hidden
 temporary name, extended there, and renamed over the original (or written to
 ``output``): an interruption leaves the original untouched.
+
+A file that stores its activations as float16 (``activation_dtype``) is
+estimated from the rounded values, with ranges rounded alike; that is not the
+estimate the run made from its float32 activations, so ``estimate_file`` says
+so in one line on stderr and in the file's ``history``.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,13 +31,16 @@ from typing import Any
 import netCDF4
 import numpy as np
 
-from ibsim.errors import ConfigError
+from ibsim.config.network_noise import with_network_noise
+from ibsim.errors import ConfigError, ResultsFileError
 from ibsim.estimators import Estimator, make_estimator
+from ibsim.estimators.base import ESTIMATE_COLUMNS
 from ibsim.parallel import make_backend
 from ibsim.pipeline.estimation import Samples, estimate_layer
 from ibsim.pipeline.options import RunOptions
-from ibsim.resultsfile.reader import open_dataset, require
-from ibsim.resultsfile.schema import MI_SPLIT_DIM, SAMPLE_SPLIT_CODES, activation_name
+from ibsim.resultsfile.reader import activation_dtype, open_dataset, require
+from ibsim.resultsfile.schema import (MI_SPLIT_DIM, SAMPLE_SPLIT_CODES, STANDARD_ERRORS, VARIABLE_ATTRS,
+                                     activation_name, stored_values)
 from ibsim.resultsfile.writer import temporary_path
 
 
@@ -98,7 +111,8 @@ def _subset_ranges(ds, run_position: int, slots: np.ndarray, rows: np.ndarray, l
 
 
 def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
-    """I(X;T), I(T;Y) (epochs, 2) of one run and layer, NaN after the run stopped."""
+    """I(X;T), I(T;Y) and their standard errors (epochs, 4) of one run and
+    layer, NaN after the run stopped (and for errors the estimator does not report)."""
     estimator = context.estimator
     ds = open_dataset(context.path)
     try:
@@ -108,7 +122,7 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
         run = int(ds["run"].values[unit.run_position])
         stop = int(ds["stop_epoch"].values[unit.run_position])
         slots = np.flatnonzero(epochs <= stop)
-        result = np.full((len(epochs), 2), np.nan)
+        result = np.full((len(epochs), len(ESTIMATE_COLUMNS)), np.nan)
         if slots.size == 0:
             return result
         cube = ds[activation_name(unit.layer + 1)]
@@ -117,9 +131,10 @@ def estimate_file_unit(context: FileContext, unit: FileUnit) -> np.ndarray:
             acts = acts[:, rows]
         ranges = None
         if estimator.range_scope:  # bins that follow the data
-            if rows is None:
-                lo = ds["activation_min"].values[unit.run_position][None]
-                hi = ds["activation_max"].values[unit.run_position][None]
+            if rows is None:  # the run's ranges, of the values as the file stores them
+                stored = activation_dtype(ds)
+                lo = stored_values(ds["activation_min"].values[unit.run_position][None], stored)
+                hi = stored_values(ds["activation_max"].values[unit.run_position][None], stored)
             else:  # the split's own ranges, as a run estimating that split has them
                 layers = estimator.range_layers(unit.layer, ds.sizes["layer"])
                 lo, hi = np.moveaxis(_subset_ranges(ds, unit.run_position, slots, rows, layers), -1, 0)
@@ -139,6 +154,8 @@ class FileLayout:
     n_layers: int
     splits: tuple[str, ...]  # the file's mi_split coordinate; () when it estimates one split
     recorded: str  # its recorded split
+    activation_dtype: str  # how it stores its activation cubes: float32 or float16
+    noise_std: float  # the network's training noise (0: a noise-free network, or a file from before the key)
 
 
 def _check_file(path: Path, split: str | None) -> FileLayout:
@@ -163,7 +180,12 @@ def _check_file(path: Path, split: str | None) -> FileLayout:
         if split is not None and splits and split not in splits:
             raise ConfigError(f"{path} holds estimates on {', '.join(splits)}; --split must be one of them")
         split_rows(ds, split, path)
-        return FileLayout(ds.sizes["run"], n_layers, splits, str(ds.attrs.get("recorded_split", "full_dataset")))
+        try:
+            noise_std = float(tomllib.loads(str(ds.attrs.get("config", ""))).get("noise_std", 0.0))
+        except (tomllib.TOMLDecodeError, TypeError, ValueError) as error:
+            raise ResultsFileError(f"{path}: its stored config cannot be read: {error}") from None
+        return FileLayout(ds.sizes["run"], n_layers, splits, str(ds.attrs.get("recorded_split", "full_dataset")),
+                          activation_dtype(ds), noise_std)
     finally:
         ds.close()
 
@@ -192,26 +214,32 @@ def estimate_file(
         The path written.
 
     Raises:
-        ConfigError: The estimator is unknown or needs probe activations.
+        ConfigError: The estimator is unknown or needs probe activations;
+            ``sp`` without ``noise_std`` on a noise-free network, or with
+            another than the file's network's (it takes the network's noise
+            from the file's config when the spec leaves it out).
         ResultsFileError: The file cannot be read, is of a newer format, is
             damaged or kept no activation cubes (checked before any work;
             the file is left as it was).
     """
     options = RunOptions.from_kwargs(options, **changes)
     path = Path(path)
-    made = make_estimator(estimator)
+    layout = _check_file(path, split)
+    made = make_estimator(with_network_noise(estimator, layout.noise_std))  # sp takes the network's noise
     spec = made.spec
     if made.probes:
         raise ConfigError(
             f"estimator '{spec}' bins on the network's activations on probe inputs, which are recorded during "
             "training only: list it in the config's estimator key and run the experiment"
         )
-    layout = _check_file(path, split)
     n_runs, n_layers = layout.n_runs, layout.n_layers
     targets = [split] if split is not None else (list(layout.splits) or [None])
     label = spec if layout.splits or split in (None, layout.recorded) else f"{spec} @ {split}"
     units = [FileUnit(r, k, s) for s in targets for r in range(n_runs) for k in range(n_layers)]
     runner = make_backend(options.backend, options.jobs)
+    rounded = layout.activation_dtype != "float32"
+    if rounded and runner.is_root:
+        print(float16_note(path, spec, layout.activation_dtype), file=sys.stderr, flush=True)
     try:
         pieces = runner.map(estimate_file_unit, FileContext(str(path), made), units, desc="estimating",
                             quiet=options.quiet)
@@ -220,12 +248,13 @@ def estimate_file(
             return Path(output or path)
         with netCDF4.Dataset(path) as nc:
             n_epochs = len(nc.dimensions["epoch"])
-        values = np.full((n_runs, n_epochs, n_layers, len(targets), 2), np.nan)
+        values = np.full((n_runs, n_epochs, n_layers, len(targets), len(ESTIMATE_COLUMNS)), np.nan)
         for unit, piece in zip(units, pieces):
             values[unit.run_position, :, unit.layer, targets.index(unit.split)] = piece
         target = Path(output) if output else path
         slots = [layout.splits.index(s) for s in targets] if layout.splits else None
-        _write_estimate(path, target, label, values, slots)
+        _write_estimate(path, target, label, values, slots, made.reports_error,
+                        f" (from {layout.activation_dtype} activations)" if rounded else "")
         if runner.name == "mpi":
             runner.comm.Barrier()
         return target
@@ -233,10 +262,21 @@ def estimate_file(
         runner.close()
 
 
-def _write_estimate(source: Path, target: Path, spec: str, values: np.ndarray, slots: list[int] | None) -> None:
+def float16_note(path: str | Path, spec: str, dtype: str = "float16") -> str:
+    """The line ``ibsim estimate`` prints for a file whose activations are stored rounded."""
+    return (f"ibsim: warning: {path} stores its activations as {dtype}: '{spec}' is estimated from those rounded "
+            "values, not from the run's float32 activations, and may differ from an estimate made during the run")
+
+
+def _write_estimate(source: Path, target: Path, spec: str, values: np.ndarray, slots: list[int] | None,
+                    with_errors: bool = False, note: str = "") -> None:
     """Copy ``source``, add or replace the estimate ``spec`` (``values`` (runs,
-    epochs, layers, splits, 2); ``slots``: their places on the file's mi_split
-    dimension, None when it has none), rename onto ``target``."""
+    epochs, layers, splits, 4), columns :data:`~ibsim.estimators.base.ESTIMATE_COLUMNS`;
+    ``slots``: their places on the file's mi_split dimension, None when it has
+    none), rename onto ``target``. The standard errors are written when the
+    estimator reports them (``with_errors``: the variables are added if the
+    file lacks them) or the file has them already (NaN for this estimate when
+    it reports none). ``note`` follows the spec in the file's ``history``."""
     tmp = temporary_path(target)
     try:
         shutil.copyfile(source, tmp)
@@ -244,16 +284,31 @@ def _write_estimate(source: Path, target: Path, spec: str, values: np.ndarray, s
             labels = [str(v) for v in nc["estimator"][:]]
             index = labels.index(spec) if spec in labels else len(labels)
             nc["estimator"][index] = spec
+            names = list(ESTIMATE_COLUMNS[:2])
+            if with_errors or any(name in nc.variables for name in STANDARD_ERRORS.values()):
+                for estimate, error in STANDARD_ERRORS.items():
+                    _ensure_like(nc, error, like=estimate)
+                names = list(ESTIMATE_COLUMNS)
             for position, slot in enumerate(slots if slots is not None else [None]):
-                for name, k in (("I_XT", 0), ("I_TY", 1)):
+                for k, name in enumerate(names):
                     if slot is None:
                         nc[name][index, :, :, :] = values[..., position, k]
                     else:
                         nc[name][index, :, :, :, slot] = values[..., position, k]
             stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
             history = getattr(nc, "history", "")
-            nc.setncattr("history", (history + "\n" if history else "") + f"{stamp}: ibsim estimate {spec}")
+            nc.setncattr("history", (history + "\n" if history else "") + f"{stamp}: ibsim estimate {spec}{note}")
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _ensure_like(nc: netCDF4.Dataset, name: str, like: str) -> None:
+    """Add the float64 variable ``name`` of ``like``'s dimensions (NaN where
+    not written, the schema's attributes) unless the file has it."""
+    if name in nc.variables:
+        return
+    variable = nc.createVariable(name, "f8", nc[like].dimensions, zlib=True, complevel=4,
+                                 fill_value=np.float64(np.nan))
+    variable.setncatts(VARIABLE_ATTRS[name])

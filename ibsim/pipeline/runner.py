@@ -27,6 +27,7 @@ import numpy as np
 from ibsim.config.config import Config
 from ibsim.datasets.files import data_dir as resolve_data_dir
 from ibsim.errors import DiskFullError, IbsimError, OutputError, PartFolderError
+from ibsim.estimators.base import ESTIMATE_COLUMNS
 from ibsim.parallel import make_backend
 from ibsim.pipeline import budget
 from ibsim.pipeline.assemble import assemble
@@ -109,7 +110,7 @@ def assemble_task(context: RunContext, item: JobUnit) -> Path:
     summaries = [store.read_summary(g.index, g.runs, len(plan.epochs)) for g in plan.groups]
     n_layers, n_splits = summaries[0].split_min.shape[2:]
     pieces = [store.read_estimate(u.index, (len(plan.groups[u.group].runs), u.epoch_stop - u.epoch_start, n_layers,
-                                            n_splits, 2))
+                                            n_splits, len(ESTIMATE_COLUMNS)))
               for u in plan.estimation_units]
     estimates = gather_estimates(plan, summaries, pieces, plan.estimation_units)
     data = experiment_data(job.config, context.data_dir)
@@ -125,11 +126,12 @@ def assemble_task(context: RunContext, item: JobUnit) -> Path:
 
 def gather_estimates(plan: Plan, summaries: list[GroupSummary], pieces: list[np.ndarray],
                      units: Sequence[EstimationUnit]) -> np.ndarray:
-    """All estimates (estimators, runs, epochs, layers, splits, 2) from the
-    groups' inline estimates and the deferred units' pieces."""
+    """All estimates and their standard errors (estimators, runs, epochs, layers,
+    splits, 4) from the groups' inline estimates and the deferred units' pieces."""
     n_layers, n_splits = summaries[0].split_min.shape[2:]
     n_estimators = len(plan.inline_estimators) + len(plan.deferred_estimators)
-    estimates = np.full((n_estimators, len(plan.runs), len(plan.epochs), n_layers, n_splits, 2), np.nan)
+    estimates = np.full((n_estimators, len(plan.runs), len(plan.epochs), n_layers, n_splits, len(ESTIMATE_COLUMNS)),
+                        np.nan)
     offsets = np.cumsum([0] + [len(g.runs) for g in plan.groups])
     for group, summary in zip(plan.groups, summaries):
         rows = slice(offsets[group.index], offsets[group.index + 1])

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ibsim.errors import ConfigError, ResultsFileError
-from ibsim.resultsfile.schema import MI_SPLIT_DIM
+from ibsim.resultsfile.schema import MI_SPLIT_DIM, STANDARD_ERRORS, VARIABLE_ATTRS
 from ibsim.resultsfile.reader import file_of, naming_file, open_dataset, require
 from ibsim.resultsfile.writer import write_dataset
 from ibsim.config.config import Config
@@ -20,7 +20,8 @@ class Results:
     """Wraps the :class:`xarray.Dataset` of a results file.
 
     The dataset holds ``I_XT`` and ``I_TY`` (estimator, run, epoch, layer) in
-    bits, loss and accuracy (run, epoch, split), the activation cubes
+    bits, their standard errors ``I_XT_se`` and ``I_TY_se`` when an estimator
+    of the file reports one (:meth:`standard_error`), loss and accuracy (run, epoch, split), the activation cubes
     ``activations_<k>`` (run, epoch, sample, neuron_<k>), the labels and the full
     config; ``docs/results-format.md`` lists everything. Files open with plain
     xarray too: ``xr.open_dataset("results.nc")``.
@@ -117,7 +118,43 @@ class Results:
         """``I_XT`` and ``I_TY`` (run, epoch, layer) of one estimator (default:
         the first) on one split (default: the first estimated)."""
         self.require("I_XT", "I_TY", needed_by="the information plane")
-        ds = self.dataset[["I_XT", "I_TY"]]
+        return self.select_split(self.dataset[["I_XT", "I_TY"]].isel(estimator=self._estimator_index(estimator)),
+                                 split)
+
+    def standard_error(self, estimator: str | int | None = None, split: str | None = None) -> xr.Dataset:
+        """The standard errors ``I_XT_se`` and ``I_TY_se`` (run, epoch, layer) of
+        one estimator's estimates, chosen as :meth:`information` chooses them.
+
+        Estimators that report no error (all but Monte Carlo ones such as
+        ``sp``) have NaN, and so has every estimate of a file written before
+        ibsim stored errors (format 1.1 and older) or without an estimator that
+        reports one.
+
+        Args:
+            estimator: The estimate's label, name or position (default: the first).
+            split: The estimated split (default: the first).
+
+        Returns:
+            A Dataset with ``I_XT_se`` and ``I_TY_se`` in bits, dims as :meth:`information`'s.
+        """
+        index = self._estimator_index(estimator)
+        information = self.information(index, split)
+        errors = {}
+        for name, error in STANDARD_ERRORS.items():
+            if error in self.dataset.variables:
+                errors[error] = self.select_split(self.dataset[error].isel(estimator=index), split)
+            else:
+                errors[error] = xr.full_like(information[name], np.nan, dtype=np.float64)
+                errors[error].attrs = dict(VARIABLE_ATTRS[error])
+        return xr.Dataset(errors)
+
+    def _estimator_index(self, estimator: str | int | None) -> int:
+        """The position on the ``estimator`` dimension of an estimate's label,
+        name or position (None: the first).
+
+        Raises:
+            ConfigError: No such estimate; names those there are.
+        """
         labels = self.estimators
         if estimator is None:
             index = 0
@@ -132,7 +169,7 @@ class Results:
             if not matches:
                 raise ConfigError(f"no estimate '{estimator}' in these results; available: {', '.join(labels)}")
             index = matches[0]
-        return self.select_split(ds.isel(estimator=index), split)
+        return index
 
     def select_split(self, values: xr.Dataset | xr.DataArray, split: str | None = None):
         """``values`` on one estimated split (default: the first); unchanged when

@@ -28,11 +28,19 @@ from ibsim.resultsfile.schema import (
     MI_SPLIT_DIM,
     REQUIRED_VARIABLES,
     SPLIT_VARIABLES,
+    STANDARD_ERRORS,
+    STORED_DTYPE_ATTR,
     VARIABLE_DIMS,
     activation_dims,
     activation_name,
+    decode_activations,
     format_major,
 )
+
+try:  # xarray's own lazy decoding (as of its mask and scale coders); older xarray had it elsewhere
+    from xarray.coding.common import lazy_elemwise_func
+except ImportError:  # pragma: no cover - depends on the xarray version
+    from xarray.coding.variables import lazy_elemwise_func
 
 
 def open_dataset(path: str | Path, load: bool = False, require_complete: bool = True) -> xr.Dataset:
@@ -67,6 +75,7 @@ def open_dataset(path: str | Path, load: bool = False, require_complete: bool = 
         if require_complete and status != "completed":
             raise ResultsFileError(f"{path} is incomplete (status: {status}); it was not finished or was interrupted")
         check_layout(ds, path)
+        decode_cubes(ds, path)
     except BaseException:
         ds.close()
         raise
@@ -79,6 +88,59 @@ def open_dataset(path: str | Path, load: bool = False, require_complete: bool = 
             ds.close()
         return loaded
     return ds
+
+
+#: Encoding entries of a stored cube that do not hold for its decoded values.
+_STORED_ENCODING = ("dtype", "_FillValue", "missing_value", "_Unsigned", "scale_factor", "add_offset")
+
+
+def decode_cubes(ds: xr.Dataset, path: str | Path | None = None) -> xr.Dataset:
+    """Make the activation cubes stored as float16 read as float32, lazily (in place).
+
+    A cube with the :data:`~ibsim.resultsfile.schema.STORED_DTYPE_ATTR`
+    attribute ``"float16"`` holds float16 bit patterns as uint16
+    (:func:`~ibsim.resultsfile.schema.encode_activations`); it is replaced by
+    a variable that decodes each slice as it is read
+    (:func:`~ibsim.resultsfile.schema.decode_activations`: exact), keeping
+    the attribute (so ``ibsim estimate`` and ``Results.save`` know) and the
+    compression. A cube already of a float dtype with the attribute (saved
+    again by plain xarray) is left as it is. Cubes without the attribute are
+    float32, as in every file before it.
+
+    Args:
+        ds: An opened results file.
+        path: The file, for the messages (default: the dataset's source).
+
+    Raises:
+        ResultsFileError: A cube's attribute names another dtype than float16,
+            or its values are neither uint16 bit patterns nor floats.
+    """
+    for name in [str(n) for n in ds.data_vars if str(n).startswith(ACTIVATIONS_PREFIX)]:
+        variable = ds[name].variable
+        stored = variable.attrs.get(STORED_DTYPE_ATTR)
+        if stored is None or (stored == "float16" and variable.dtype.kind == "f"):
+            continue
+        if stored != "float16" or variable.dtype != np.uint16:
+            raise ResultsFileError(
+                f"{file_of(ds, path) or 'the results'} is damaged: {name} has {STORED_DTYPE_ATTR} = {stored!r} and "
+                f"holds {variable.dtype} values (ibsim stores float16 cubes as uint16 bit patterns)"
+            )
+        encoding = {k: v for k, v in variable.encoding.items() if k not in _STORED_ENCODING}
+        data = lazy_elemwise_func(variable._data, decode_activations, np.dtype(np.float32))
+        ds[name] = xr.Variable(variable.dims, data, variable.attrs, encoding)
+    return ds
+
+
+def activation_dtype(ds: xr.Dataset) -> str:
+    """The dtype the file stores its activation cubes in: ``"float16"`` when a
+    cube says so (:data:`~ibsim.resultsfile.schema.STORED_DTYPE_ATTR`),
+    ``"float32"`` otherwise (also for a file without cubes)."""
+    for name in ds.data_vars:
+        if str(name).startswith(ACTIVATIONS_PREFIX):
+            stored = ds[name].attrs.get(STORED_DTYPE_ATTR)
+            if stored is not None:
+                return str(stored)
+    return "float32"
 
 
 def check_format_version(version: object, path: str | Path) -> None:
@@ -118,7 +180,8 @@ def check_layout(ds: xr.Dataset, path: str | Path | None = None) -> None:
 
     Checks that every variable of :data:`~ibsim.resultsfile.schema.REQUIRED_VARIABLES`
     is present, that each known variable has its dimensions
-    (:data:`~ibsim.resultsfile.schema.VARIABLE_DIMS`), that each dimension of
+    (:data:`~ibsim.resultsfile.schema.VARIABLE_DIMS`; a standard error those
+    of its estimate, :data:`~ibsim.resultsfile.schema.STANDARD_ERRORS`), that each dimension of
     :data:`~ibsim.resultsfile.schema.COORD_ATTRS` in use has its coordinate, and
     that the activation cubes are either absent or exactly one per layer
     (``activations_1`` .. ``activations_L``), each as wide as ``layer_width``
@@ -142,6 +205,9 @@ def check_layout(ds: xr.Dataset, path: str | Path | None = None) -> None:
             if name in SPLIT_VARIABLES and MI_SPLIT_DIM in ds[name].dims:
                 dims = dims + (MI_SPLIT_DIM,)
             _check_dims(ds, name, dims, where)
+    for name, error in STANDARD_ERRORS.items():
+        if error in ds.variables:
+            _check_dims(ds, error, ds[name].dims, where)
     for dim in COORD_ATTRS:
         if dim in ds.dims and dim not in ds.variables:
             raise ResultsFileError(f"{where} is damaged: the dimension {dim!r} has no coordinate variable")

@@ -6,11 +6,14 @@ readers.
 """
 from __future__ import annotations
 
+import numpy as np
+
 FORMAT_NAME = "ibsim-results"
 #: The dimension of I_XT and I_TY in files that estimate several splits
 #: (``calculate_mi_for = ["training", "test"]``); absent with one split.
 MI_SPLIT_DIM = "mi_split"
-FORMAT_VERSION = "1.1"  # 1.1: sample_split; I_XT/I_TY over mi_split when several splits are estimated
+FORMAT_VERSION = "1.2"  # 1.1: sample_split; I_XT/I_TY over mi_split when several splits are estimated
+# 1.2: I_XT_se/I_TY_se, the standard errors of estimators that report one
 #: Files whose ``format_version`` has this major number are readable; a minor
 #: version only adds variables or attributes, so any ``1.x`` file reads.
 FORMAT_MAJOR = int(FORMAT_VERSION.split(".")[0])
@@ -21,6 +24,12 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
              "units": "bits"},
     "I_TY": {"long_name": "I(T;Y)", "description": "mutual information of the layer T and the label Y",
              "units": "bits"},
+    "I_XT_se": {"long_name": "standard error of I(X;T)",
+                "description": "standard error of I_XT as the estimator reports it (Monte Carlo estimators); "
+                               "NaN for estimators that report none", "units": "bits"},
+    "I_TY_se": {"long_name": "standard error of I(T;Y)",
+                "description": "standard error of I_TY as the estimator reports it (Monte Carlo estimators); "
+                               "NaN for estimators that report none", "units": "bits"},
     "loss": {"long_name": "categorical cross-entropy", "units": "nats"},
     "accuracy": {"long_name": "classification accuracy", "units": "1"},
     "activation_min": {"long_name": "smallest activation of the layer", "units": "1"},
@@ -57,8 +66,14 @@ RUN_STATUS_MEANINGS = "completed early_stopped diverged"
 #: Codes of ``sample_split``: which split each recorded sample belongs to.
 SAMPLE_SPLIT_CODES = {"training": 0, "test": 1}
 
+#: The standard error of each estimate: ``I_XT_se`` beside ``I_XT``, ``I_TY_se``
+#: beside ``I_TY``, of the same dimensions. Optional (since 1.2): written when
+#: an estimator of the file reports one (``Estimator.reports_error``), NaN
+#: for the file's other estimators.
+STANDARD_ERRORS: dict[str, str] = {"I_XT": "I_XT_se", "I_TY": "I_TY_se"}
+
 #: Variables that gain the :data:`MI_SPLIT_DIM` dimension (last) when several splits are estimated.
-SPLIT_VARIABLES = ("I_XT", "I_TY")
+SPLIT_VARIABLES = ("I_XT", "I_TY", *STANDARD_ERRORS.values())
 
 #: Variables every results file of format 1.x has: ibsim wrote them from its
 #: first version (``grad_*``, ``weight_norm`` and the activation cubes are optional).
@@ -71,6 +86,8 @@ REQUIRED_VARIABLES: tuple[str, ...] = (
 VARIABLE_DIMS: dict[str, tuple[str, ...]] = {
     "I_XT": ("estimator", "run", "epoch", "layer"),
     "I_TY": ("estimator", "run", "epoch", "layer"),
+    "I_XT_se": ("estimator", "run", "epoch", "layer"),
+    "I_TY_se": ("estimator", "run", "epoch", "layer"),
     "loss": ("run", "epoch", "split"),
     "accuracy": ("run", "epoch", "split"),
     "activation_min": ("run", "epoch", "layer"),
@@ -108,6 +125,60 @@ def activation_attrs(layer: int, readout: bool) -> dict[str, str]:
     """Attributes of the activation cube of ``layer`` (1-based)."""
     kind = "softmax read-out" if readout else "hidden layer"
     return {"long_name": f"activations of layer {layer} ({kind})", "units": "1", "layer": layer}
+
+
+def stored_dtype_attrs(dtype: str) -> dict[str, str]:
+    """The attributes that mark a cube stored as ``dtype`` (none for float32)."""
+    if dtype == "float32":
+        return {}
+    return {STORED_DTYPE_ATTR: dtype,
+            "comment": f"IEEE 754 {dtype} bit patterns stored as unsigned 16-bit integers (NetCDF has no {dtype} "
+                       f"type): ibsim (Results.open) reads them as float32; with plain xarray or netCDF4 use "
+                       f"values.view('{dtype}')"}
+
+
+#: Attribute of an activation cube stored in another dtype than float32: its
+#: value is the dtype (``"float16"``). NetCDF has no half-precision type, so a
+#: float16 cube is stored as its IEEE 754 half-precision bit patterns in an
+#: unsigned 16-bit variable (:func:`encode_activations`);
+#: :func:`~ibsim.resultsfile.reader.open_dataset` decodes it to float32
+#: (:func:`decode_activations`) and keeps the attribute. Absent: float32 (every
+#: file before the attribute).
+STORED_DTYPE_ATTR = "stored_dtype"
+#: The NetCDF type of each stored dtype of the activation cubes.
+STORED_TYPES = {"float32": "f4", "float16": "u2"}
+
+
+def encode_activations(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Activations as stored in a cube of ``dtype`` (a key of :data:`STORED_TYPES`).
+
+    float32: the values as float32; float16: ``np.float16(values)`` (round to
+    nearest even; beyond 65504 in magnitude: inf) as its uint16 bit patterns.
+
+    Raises:
+        ValueError: ``dtype`` is not one of :data:`STORED_TYPES`.
+    """
+    if dtype == "float32":
+        return np.asarray(values, dtype=np.float32)
+    if dtype == "float16":
+        return np.asarray(values, dtype=np.float32).astype(np.float16).view(np.uint16)
+    raise ValueError(f"activation cubes are stored as {' or '.join(STORED_TYPES)}, not {dtype!r}")
+
+
+def decode_activations(codes: np.ndarray) -> np.ndarray:
+    """The float32 activations of the uint16 bit patterns of a float16 cube
+    (the inverse of :func:`encode_activations` with ``"float16"``; exact)."""
+    return np.asarray(codes, dtype=np.uint16).view(np.float16).astype(np.float32)
+
+
+def stored_values(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` as a cube of ``dtype`` gives them back (float32 for both dtypes).
+
+    Rounding to float16 is monotone, so the extremes of a layer's stored
+    activations are the stored extremes of its float32 ones.
+    """
+    encoded = encode_activations(values, dtype)
+    return encoded if dtype == "float32" else decode_activations(encoded)
 
 
 def activation_name(layer: int) -> str:

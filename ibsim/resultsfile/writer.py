@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -24,10 +24,15 @@ import xarray as xr
 from ibsim.paths import NEARLY_FULL_BYTES, disk_full, free_bytes
 from ibsim.resultsfile.provenance import finish_attrs, identity_attrs
 from ibsim.resultsfile.schema import (
+    ACTIVATIONS_PREFIX,
     COORD_ATTRS,
     FORMAT_NAME,
     FORMAT_VERSION,
+    STORED_DTYPE_ATTR,
+    STORED_TYPES,
     VARIABLE_ATTRS,
+    encode_activations,
+    stored_dtype_attrs,
 )
 
 PACKAGES = ("ibsim", "numpy", "scipy", "tensorflow-cpu", "tensorflow", "xarray", "netCDF4", "mpi4py")
@@ -108,20 +113,98 @@ def annotate(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+@dataclass(frozen=True)
+class CubeStorage:
+    """How the activation cubes of a results file are stored.
+
+    Every cube is chunked one (run, epoch) slab per chunk, the unit the
+    pipeline writes and ``ibsim estimate`` reads (docs/performance.md, File size).
+
+    Attributes:
+        dtype: ``"float32"``, or ``"float16"`` (stored as its bit patterns,
+            :func:`~ibsim.resultsfile.schema.encode_activations`).
+        compression_level: zlib level 1..9 with HDF5's byte shuffle; 0: uncompressed.
+    """
+
+    dtype: str = "float32"
+    compression_level: int = 1
+
+    def __post_init__(self) -> None:
+        if self.dtype not in STORED_TYPES:
+            raise ValueError(f"activation cubes are stored as {' or '.join(STORED_TYPES)}, not {self.dtype!r}")
+        level = self.compression_level
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
+            raise ValueError(f"the compression level of activation cubes must be an int in 0..9, got {level!r}")
+
+    @classmethod
+    def of(cls, attrs: dict[str, Any], encoding: dict[str, Any]) -> "CubeStorage":
+        """The storage of a cube read from a file: its dtype attribute and its
+        compression (as xarray's ``encoding`` has it; level 1 when it says none)."""
+        level = int(encoding.get("complevel", 1)) if encoding.get("zlib", True) else 0
+        return cls(str(attrs.get(STORED_DTYPE_ATTR, "float32")), level)
+
+    def encoding(self, shape: tuple[int, ...]) -> dict[str, Any]:
+        """The compression and chunks of a cube of ``shape``, as both xarray's
+        ``to_netcdf`` encoding and netCDF4's ``createVariable`` take them: one
+        (run, epoch) slab per chunk."""
+        compressed = self.compression_level > 0
+        return {"zlib": compressed, "complevel": self.compression_level, "shuffle": compressed,
+                "chunksizes": (1, 1, *shape[2:])}
+
+    def create(self, nc: netCDF4.Dataset, name: str, dims: tuple[str, ...], shape: tuple[int, ...]) -> Any:
+        """Create the cube's variable in ``nc`` (the dimensions exist); float32
+        cubes are NaN where never written, float16 ones have no fill value
+        (every slab is written before the file is complete)."""
+        fill = np.float32(np.nan) if self.dtype == "float32" else False
+        variable = nc.createVariable(name, STORED_TYPES[self.dtype], dims, fill_value=fill, **self.encoding(shape))
+        variable.setncatts(stored_dtype_attrs(self.dtype))
+        return variable
+
+
+class _StoringVariable:
+    """A cube's netCDF4 variable that stores what is assigned to it in the cube's dtype."""
+
+    def __init__(self, variable: Any, dtype: str) -> None:
+        self.variable, self.dtype = variable, dtype
+
+    def __setitem__(self, key: Any, values: Any) -> None:
+        self.variable[key] = encode_activations(values, self.dtype)
+
+
+def is_cube(name: object, var: xr.DataArray) -> bool:
+    """Whether a data variable is an activation cube."""
+    return str(name).startswith(ACTIVATIONS_PREFIX) and var.ndim == 4
+
+
 def encoding_for(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    """Compression for the data variables."""
+    """Compression for the data variables: zlib level 4 for the small ones; the
+    activation cubes keep their storage (:class:`CubeStorage`, from the file
+    they were read from, or the default)."""
     return {
-        name: {"zlib": True, "complevel": 4}
+        name: (CubeStorage.of(var.attrs, var.encoding).encoding(var.shape) if is_cube(name, var)
+               else {"zlib": True, "complevel": 4})
         for name, var in ds.data_vars.items()
         if var.dtype.kind in "fiu" and var.size > 0
     }
+
+
+def _stored_cubes(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the activation cubes of a dtype other than float32 (their
+    ``stored_dtype`` attribute) encoded as they are stored."""
+    for name, var in list(ds.data_vars.items()):
+        dtype = var.attrs.get(STORED_DTYPE_ATTR)
+        if dtype is not None and is_cube(name, var) and var.dtype.kind == "f":
+            ds[name] = var.copy(data=encode_activations(var.values, str(dtype)))
+    return ds
 
 
 @dataclass
 class Cube:
     """An activation cube to stream into a results file.
 
-    ``fill(variable)`` writes the data into the netCDF4 variable slab by slab.
+    ``fill(variable)`` writes the float32 data into the variable slab by slab
+    (``variable[run_slice, epoch, :, :] = slab``); ``storage`` says how the
+    file stores it.
     """
 
     name: str
@@ -129,6 +212,7 @@ class Cube:
     shape: tuple[int, ...]
     attrs: dict[str, Any]
     fill: Callable[[Any], None]
+    storage: CubeStorage = field(default_factory=CubeStorage)
 
 
 def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -> None:
@@ -139,7 +223,9 @@ def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -
     copy of a finished file (``Results.save``) keeps its own.
 
     Args:
-        ds: The small variables and the global attributes.
+        ds: The small variables and the global attributes (activation cubes
+            in ``ds``, as ``Results.save`` has them, are stored as their
+            ``stored_dtype`` attribute and encoding say, see :class:`CubeStorage`).
         path: The final file.
         cubes: Activation cubes appended after the small variables.
     """
@@ -148,7 +234,7 @@ def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -
     tmp = temporary_path(path)
     stamp = ds.attrs.get("status") != "completed" and "started_at" in ds.attrs
     try:
-        ds = annotate(ds.copy())
+        ds = _stored_cubes(annotate(ds.copy()))
         ds.attrs["status"] = "writing"
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", unlimited_dims=["estimator"], encoding=encoding_for(ds))
         with netCDF4.Dataset(tmp, "a") as nc:
@@ -156,12 +242,9 @@ def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -
                 for dim, size in zip(cube.dims, cube.shape):
                     if dim not in nc.dimensions:
                         nc.createDimension(dim, size)
-                variable = nc.createVariable(
-                    cube.name, "f4", cube.dims, zlib=True, complevel=1, shuffle=True,
-                    chunksizes=[1, 1] + list(cube.shape[2:]), fill_value=np.float32(np.nan),
-                )
+                variable = cube.storage.create(nc, cube.name, cube.dims, cube.shape)
                 variable.setncatts(cube.attrs)
-                cube.fill(variable)
+                cube.fill(_StoringVariable(variable, cube.storage.dtype))
             if stamp:
                 nc.setncatts(finish_attrs(str(ds.attrs["started_at"])))
             nc.setncattr("status", "completed")

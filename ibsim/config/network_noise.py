@@ -1,0 +1,60 @@
+"""The network's noise as the sample-propagation estimator's parameter.
+
+The ``sp`` estimator models each hidden layer as ``T = S + Z`` with ``Z ~
+N(0, beta^2 I)``: its ``noise_std`` must be the noise the network was trained
+with (the network key ``noise_std``). It sees only the recorded activations,
+so the config (and ``ibsim estimate``, from the file's config) hands the
+network's value on: an ``sp`` spec without ``noise_std`` takes the network's,
+and a spec that names another value than a noisy network's is refused. On a
+noise-free network ``sp`` needs an explicit ``noise_std`` (a what-if: the
+information of the layer had it carried that noise).
+"""
+from __future__ import annotations
+
+from ibsim.errors import ConfigError
+from ibsim.estimators import ESTIMATORS, Estimator
+from ibsim.estimators.sp import SamplePropagation
+from ibsim.spec import format_spec, parse_spec
+
+#: The parameter of :class:`SamplePropagation` that is the network's noise.
+NOISE_PARAMETER = "noise_std"
+
+
+def with_network_noise(spec: str | Estimator, noise_std: float) -> str | Estimator:
+    """``spec`` with the network's noise filled in where it is an ``sp`` estimator.
+
+    Args:
+        spec: An estimator spec or instance; anything but ``sp`` is returned as it is
+            (so is a spec whose name is unknown: resolving it names the problem).
+        noise_std: The network's ``noise_std`` (0: a noise-free network).
+
+    Raises:
+        ConfigError: ``sp`` without ``noise_std`` on a noise-free network, or
+            with another ``noise_std`` than the noisy network's.
+    """
+    if isinstance(spec, Estimator):
+        name, params, explicit = spec.name, {NOISE_PARAMETER: getattr(spec, NOISE_PARAMETER, None)}, True
+        cls = type(spec)
+    else:
+        try:
+            name, params = parse_spec(spec)
+            cls = ESTIMATORS.get(name)
+        except ConfigError:
+            return spec
+        explicit = NOISE_PARAMETER in params
+    if not issubclass(cls, SamplePropagation):
+        return spec
+    if not explicit:
+        if not noise_std:
+            raise ConfigError(
+                f"estimator '{spec}' needs the network's noise: set the network key noise_std (beta > 0, a noisy "
+                f"network) or give the estimator its own, e.g. '{format_spec(name, {NOISE_PARAMETER: 0.1})}'"
+            )
+        return format_spec(name, {**params, NOISE_PARAMETER: noise_std})
+    given = params[NOISE_PARAMETER]
+    if noise_std and given != noise_std:
+        raise ConfigError(
+            f"estimator '{spec}' sets noise_std = {given}, but the network was trained with noise_std = "
+            f"{noise_std}: sample propagation must use the network's noise (leave noise_std out of the spec)"
+        )
+    return spec
