@@ -8,11 +8,14 @@ from ibsim.estimators import binning, binning_adaptive, binning_range, binning_w
 from ibsim.estimators import edge  # noqa: F401
 from ibsim.estimators import renyi  # noqa: F401
 from ibsim.estimators import sp  # noqa: F401
+from ibsim.estimators import binning_entropy, kde_adaptive  # noqa: F401
 from ibsim.estimators.binning import Binning
 from ibsim.estimators.binning_adaptive import BinningAdaptive
+from ibsim.estimators.binning_entropy import BinningEntropy
 from ibsim.estimators.binning_range import BinningRange
 from ibsim.estimators.binning_weighted import BinningWeighted
 from ibsim.estimators.kde import KDELower, KDEUpper
+from ibsim.estimators.kde_adaptive import KDELowerAdaptive, KDEUpperAdaptive
 from ibsim.estimators.knn import KNN
 
 __all__ = [
@@ -21,10 +24,13 @@ __all__ = [
     "LayerBlocks",
     "Binning",
     "BinningAdaptive",
+    "BinningEntropy",
     "BinningRange",
     "BinningWeighted",
     "KDELower",
+    "KDELowerAdaptive",
     "KDEUpper",
+    "KDEUpperAdaptive",
     "KNN",
     "input_groups",
     "make_estimator",

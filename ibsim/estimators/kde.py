@@ -43,13 +43,31 @@ class _KDEBound(Estimator):
         "variance": Param(Interval(float, 0, None, "neither"), 0.001, "variance of the added Gaussian noise"),
     }
 
+    def noise_variances(self, acts: np.ndarray) -> float | np.ndarray:
+        """The noise variance: one for all blocks (here ``variance``) or one per block.
+
+        Args:
+            acts: (blocks, N, d) activations.
+        """
+        return self.variance
+
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
-        scale = 1.0 / (2.0 * self.width_factor * self.variance)
-        sums = kde_log_sums(blocks.acts, blocks.labels, blocks.n_classes, scale)
+        variances = self.noise_variances(blocks.acts)
+        if np.ndim(variances) == 0:  # one variance: one kernel call over all blocks
+            sums = kde_log_sums(blocks.acts, blocks.labels, blocks.n_classes, self._scale(variances))
+        else:
+            sums = np.concatenate([
+                kde_log_sums(blocks.acts[b : b + 1], blocks.labels, blocks.n_classes, self._scale(variance))
+                for b, variance in enumerate(np.asarray(variances, dtype=np.float64))
+            ])
         n = blocks.acts.shape[1]
         i_xt = math.log(n) - sums[:, 0]
         i_ty = entropy_nats(blocks.labels) + sums[:, 1] - sums[:, 0]
         return np.stack([i_xt, i_ty], axis=1) * NATS_TO_BITS
+
+    def _scale(self, variance: float) -> float:
+        """The kernel's ``1 / (2 w)`` for a noise variance (``w`` the kernel width)."""
+        return 1.0 / (2.0 * self.width_factor * float(variance))
 
 
 @ESTIMATORS.register("kde_upper", "upper", "mi_estimator.upper")
