@@ -1,0 +1,130 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""One training epoch of every run of a dense ensemble (compiled kernel).
+
+A thin driver over ``dense_train_core.h``: the active runs in parallel (OpenMP
+over runs only), each training its whole epoch in its own workspace, so a
+run's numbers do not depend on the group or the thread count. Only
+``ibsim.networks.compiled_trainer`` calls this module; it checks every input.
+
+Status codes per run (common.h): 0 ok, 3 out of memory.
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
+
+
+include "_status.pxi"
+
+
+cdef extern from "dense_train_core.h" nogil:
+    ctypedef struct dt_net:
+        int64_t n_layers
+        const int64_t* widths
+        int activation
+        int adam
+        float learning_rate
+        float max_norm
+        int64_t batch
+        int64_t n_runs
+    enum dt_activation:
+        DT_LINEAR, DT_TANH, DT_SIGMOID, DT_RELU, DT_RELU6, DT_LEAKY_RELU, DT_SOFTSIGN, DT_HARD_SIGMOID
+    int dt_train_run(const dt_net* net, int64_t r, float* const* params, float* const* slots,
+                     double* const* stats, const float* x, const float* y, const int32_t* labels, int64_t n,
+                     const int32_t* perm, const float* alphas, const float* xm, const float* ym,
+                     const int32_t* labels_m, int64_t nm, double* out)
+    void dt_adam_alphas(float learning_rate, int64_t steps, int64_t n_steps, float* out)
+
+
+#: The hidden activations the kernel implements, by name (ibsim/networks/activations.py).
+ACTIVATIONS = {"linear": DT_LINEAR, "tanh": DT_TANH, "sigmoid": DT_SIGMOID, "relu": DT_RELU, "relu6": DT_RELU6,
+               "leaky_relu": DT_LEAKY_RELU, "softsign": DT_SOFTSIGN, "hard_sigmoid": DT_HARD_SIGMOID}
+
+#: The most weighted layers the kernel takes.
+MAX_LAYERS = 64
+
+
+def adam_alphas(float learning_rate, int64_t steps, int64_t n_steps, float[::1] out):
+    """Fill ``out`` (n_steps,) with Adam's step sizes for steps ``steps + 1`` on (float32)."""
+    dt_adam_alphas(learning_rate, steps, n_steps, &out[0])
+
+
+def train_epoch(list params, list slots, list stats, const float[:, ::1] x, const float[:, ::1] y,
+                const int32_t[::1] labels, const int32_t[:, ::1] perm, const float[:, ::1] xm,
+                const float[:, ::1] ym, const int32_t[::1] labels_m, const int64_t[::1] runs,
+                const int64_t[::1] widths, int activation, bint adam, float learning_rate, float max_norm,
+                int64_t batch, const float[::1] alphas, double[:, ::1] out, int[::1] status, int num_threads):
+    """Train the runs ``runs`` (positions in the group) for one epoch, in place.
+
+    Args:
+        params: Kernels (in, out, R) then biases (out, R), float32, C-contiguous, writable.
+        slots: Adam's m, v of every parameter in the same order (empty for SGD).
+        stats: Sum and sum of squares (float64) of every kernel's gradient, or empty.
+        x: (n, features) inputs; y: (n, classes) one-hot targets; labels: (n,) their argmax.
+        perm: (n, R) every run's sample order.
+        xm, ym, labels_m: the held-out samples (nm may be 0).
+        runs: the positions of the runs to train (the active ones).
+        widths: (L + 1,) the layer widths.
+        activation: a value of :data:`ACTIVATIONS`.
+        adam: Adam (else SGD).
+        learning_rate, max_norm: the optimizer's step and the MaxNorm bound (0: off).
+        batch: the mini-batch size.
+        alphas: (steps of the epoch,) Adam's step sizes (:func:`adam_alphas`).
+        out: (R, 4) float64: training loss, training accuracy, held-out loss, held-out accuracy.
+        status: (R,) int32 status of each trained run.
+        num_threads: OpenMP threads over runs.
+    """
+    cdef Py_ssize_t j, n_layers = widths.shape[0] - 1
+    cdef dt_net net
+    net.n_layers = n_layers
+    net.widths = &widths[0]
+    net.activation = activation
+    net.adam = adam
+    net.learning_rate = learning_rate
+    net.max_norm = max_norm
+    net.batch = batch
+    net.n_runs = perm.shape[1]
+    cdef float** p = <float**>malloc(max(1, len(params)) * sizeof(float*))
+    cdef float** s = <float**>malloc(max(1, len(slots)) * sizeof(float*))
+    cdef double** g = <double**>malloc(max(1, len(stats)) * sizeof(double*))
+    cdef float[::1] view
+    cdef double[::1] view64
+    cdef list keep = []
+    if not p or not s or not g:
+        free(p); free(s); free(g)
+        raise MemoryError("the parameter tables of the compiled trainer")
+    try:
+        for j in range(len(params)):
+            view = params[j].reshape(-1)
+            keep.append(view)
+            p[j] = &view[0]
+        for j in range(len(slots)):
+            view = slots[j].reshape(-1)
+            keep.append(view)
+            s[j] = &view[0]
+        for j in range(len(stats)):
+            view64 = stats[j].reshape(-1)
+            keep.append(view64)
+            g[j] = &view64[0]
+        _train_runs(&net, p, s if len(slots) else NULL, g if len(stats) else NULL, x, y, labels, perm, xm, ym,
+                    labels_m, runs, alphas, out, status, num_threads)
+    finally:
+        free(p)
+        free(s)
+        free(g)
+
+
+cdef void _train_runs(const dt_net* net, float** p, float** s, double** g, const float[:, ::1] x,
+                      const float[:, ::1] y, const int32_t[::1] labels, const int32_t[:, ::1] perm,
+                      const float[:, ::1] xm, const float[:, ::1] ym, const int32_t[::1] labels_m,
+                      const int64_t[::1] runs, const float[::1] alphas, double[:, ::1] out, int[::1] status,
+                      int num_threads) noexcept:
+    cdef Py_ssize_t j, r
+    cdef int64_t n = x.shape[0], nm = xm.shape[0]
+    cdef const float* xm_ptr = &xm[0, 0] if nm else NULL
+    cdef const float* ym_ptr = &ym[0, 0] if nm else NULL
+    cdef const int32_t* lm_ptr = &labels_m[0] if nm else NULL
+    with nogil:
+        for j in prange(runs.shape[0], num_threads=num_threads, schedule="static", chunksize=1):
+            r = runs[j]
+            status[r] = dt_train_run(net, r, p, s, g, &x[0, 0], &y[0, 0], &labels[0], n, &perm[0, 0],
+                                     &alphas[0], xm_ptr, ym_ptr, lm_ptr, nm, &out[r, 0])

@@ -1,0 +1,241 @@
+"""The compiled dense trainer against the XLA ensemble, a NumPy reference, and itself.
+
+Tolerance against XLA: the two sum in other orders and use other exp/log/tanh
+approximations, so they agree to float32 rounding, amplified slowly by
+training: after 20 epochs (260 Adam steps of the Tishby net) parameters within
+``atol 2e-6 + rtol 1e-4`` (measured: 1.2e-7 absolute at most), epoch metrics
+within 1e-5. Between groups and thread counts the compiled trainer is compared
+bit for bit.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ibsim import Network
+from ibsim.datasets import Harmonics
+from ibsim.networks.activations import NUMPY_ACTIVATIONS
+from ibsim.networks.compiled_trainer import CompiledTrainer, supports
+from ibsim.networks.ensemble import Ensemble
+
+TISHBY = [10, 7, 5, 4, 3]
+PARAM_ATOL, PARAM_RTOL, METRIC_ATOL = 2e-6, 1e-4, 1e-5
+
+
+@pytest.fixture(scope="module")
+def data():
+    return Harmonics().splits(0, 0.8)
+
+
+def _state(ensemble: Ensemble) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Copies of the ensemble's parameters and slots (the compiled trainer's input)."""
+    return [p.numpy().copy() for p in ensemble.params], [s.numpy().copy() for s in ensemble.slots]
+
+
+def _xla_epoch(ensemble: Ensemble, x, y, perm: np.ndarray, with_stats: bool = False):
+    """One XLA epoch of ``ensemble`` with the batch orders ``perm``."""
+    ensemble.batch_orders = lambda n: perm
+    try:
+        return ensemble.train_epoch(x, y, with_stats)
+    finally:
+        del ensemble.batch_orders
+
+
+def _train_both(ensemble, trainer, x, y, xm, ym, epochs, freeze_after=None, stats_every=0):
+    """Train the ensemble (XLA) and copies of its state (compiled) side by side
+    on the same batch orders; returns the compiled state and the last metrics
+    of both, and the largest stats difference (relative to the stats' scale)."""
+    tf = ensemble._tf
+    ensemble.set_held_out(xm, ym)
+    tx, ty = tf.constant(x), tf.constant(y)
+    params, slots = _state(ensemble)
+    steps, active = 0, np.ones(ensemble.n_runs, bool)
+    stats_gap = 0.0
+    for epoch in range(epochs):
+        if freeze_after is not None and epoch == freeze_after:
+            ensemble.deactivate([1])
+            active[1] = False
+        perm = ensemble.batch_orders(len(x))
+        with_stats = bool(stats_every) and epoch % stats_every == 0
+        stats = [np.zeros(p.shape, np.float64) for p in params[: trainer.n_layers] for _ in range(2)]
+        _xla_epoch(ensemble, tx, ty, perm, with_stats)
+        result = trainer.train_epoch(params, slots, steps, active, x, y, perm, xm, ym,
+                                     stats if with_stats else None)
+        steps = result.steps
+        if with_stats:
+            for ours, theirs in zip(stats, ensemble.stats):
+                theirs = theirs.numpy()[..., active]
+                scale = np.abs(theirs).max()
+                stats_gap = max(stats_gap, np.abs(ours[..., active] - theirs).max() / scale)
+    assert steps == int(ensemble.steps.numpy())
+    return params, slots, result.metrics, ensemble.last_metrics, stats_gap
+
+
+def _assert_close(ensemble, params, runs):
+    for k, (ours, theirs) in enumerate(zip(params, ensemble.params)):
+        np.testing.assert_allclose(ours[..., runs], theirs.numpy()[..., runs], rtol=PARAM_RTOL, atol=PARAM_ATOL,
+                                   err_msg=f"parameter {k}")
+
+
+@pytest.mark.parametrize(
+    "architecture, activation, optimizer, learning_rate, max_norm, batch_size",
+    [
+        (TISHBY, "tanh", "adam", 4e-4, 0.0, 256),  # the main job (last batch 205 of 256)
+        ([8, 5], "relu", "sgd", 0.05, 0.0, 500),  # last batch 277 of 500
+        ([8, 5], "sigmoid", "adam", 0.01, 0.5, 128),  # MaxNorm binding from the first steps
+    ],
+)
+def test_the_compiled_epoch_follows_xla(data, architecture, activation, optimizer, learning_rate, max_norm,
+                                        batch_size):
+    network = Network(architecture=architecture, activation_fn=activation, optimizer=optimizer,
+                      learning_rate=learning_rate, max_norm_weights=max_norm or False, batch_size=batch_size)
+    ensemble = Ensemble(network, 12, 2, [0, 1, 2], seed=4)
+    trainer = CompiledTrainer.from_signature(ensemble.program.sig, batch_size)
+    before = _state(ensemble)[0]
+    params, slots, ours, theirs, stats_gap = _train_both(
+        ensemble, trainer, data.training.X, data.training.Y, data.test.X, data.test.Y, epochs=20, stats_every=7)
+    _assert_close(ensemble, params, slice(None))
+    for ours_slot, theirs_slot in zip(slots, ensemble.slots):
+        np.testing.assert_allclose(ours_slot, theirs_slot.numpy(), rtol=1e-3, atol=1e-9)
+    np.testing.assert_allclose(ours, theirs, atol=METRIC_ATOL)
+    assert stats_gap < 1e-4
+    assert all(not np.allclose(a, b) for a, b in zip(params[:2], before[:2]))  # it trained
+    if max_norm:
+        for kernel in params[: trainer.n_layers]:
+            assert np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=0)).max() <= max_norm * (1 + 1e-6)
+
+
+def test_a_frozen_run_stays_exactly_unchanged(data):
+    network = Network(architecture=[6, 4], learning_rate=0.01, batch_size=256)
+    ensemble = Ensemble(network, 12, 2, [0, 1, 2], seed=5)
+    trainer = CompiledTrainer.from_signature(ensemble.program.sig, 256)
+    x, y = data.training.X, data.training.Y
+    params, slots = _state(ensemble)
+    frozen_params, frozen_slots = [p.copy() for p in params], [s.copy() for s in slots]
+    result = trainer.train_epoch(params, slots, 0, np.array([True, False, True]), x, y, ensemble.batch_orders(len(x)),
+                                 data.test.X, data.test.Y)
+    for ours, before in zip(params + slots, frozen_params + frozen_slots):
+        assert np.array_equal(ours[..., 1], before[..., 1])
+        assert not np.array_equal(ours[..., 0], before[..., 0])
+    assert np.isnan(result.metrics[..., 1]).all() and np.isfinite(result.metrics[..., [0, 2]]).all()
+    # and against XLA: frozen after 3 epochs, the others keep following it
+    ensemble = Ensemble(network, 12, 2, [0, 1, 2], seed=5)
+    params, _, _, _, _ = _train_both(ensemble, trainer, x, y, data.test.X, data.test.Y, epochs=6, freeze_after=3)
+    _assert_close(ensemble, params, [0, 2])
+    for ours, theirs in zip(params, ensemble.params):
+        np.testing.assert_allclose(ours[..., 1], theirs.numpy()[..., 1], rtol=PARAM_RTOL, atol=PARAM_ATOL)
+
+
+def _compiled_run(trainer, params, slots, x, y, perm, xm, ym, epochs, threads=1, runs=None):
+    """``epochs`` compiled epochs of the runs ``runs`` (positions; all by default)
+    taken out of a group's state as a group of their own; returns the state and metrics."""
+    runs = list(range(perm.shape[1])) if runs is None else runs
+    params = [np.ascontiguousarray(p[..., runs]) for p in params]
+    slots = [np.ascontiguousarray(s[..., runs]) for s in slots]
+    stats = [np.zeros(p.shape, np.float64) for p in params[: trainer.n_layers] for _ in range(2)]
+    steps, metrics = 0, []
+    for _ in range(epochs):
+        result = trainer.train_epoch(params, slots, steps, np.ones(len(runs), bool), x, y,
+                                     np.ascontiguousarray(perm[:, runs]), xm, ym, stats, threads=threads)
+        steps = result.steps
+        metrics.append(result.metrics)
+    return params + slots + stats, np.stack(metrics)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_a_run_is_bit_for_bit_the_same_alone_in_any_group_and_with_any_thread_count(data, activation):
+    network = Network(architecture=TISHBY, activation_fn=activation, batch_size=256, learning_rate=1e-3)
+    ensemble = Ensemble(network, 12, 2, [0, 1, 2, 3], seed=6)
+    trainer = CompiledTrainer.from_signature(ensemble.program.sig, 256)
+    params, slots = _state(ensemble)
+    perm = ensemble.batch_orders(len(data.training.X))  # the same orders every epoch: enough here
+    args = (data.training.X, data.training.Y, perm, data.test.X, data.test.Y, 4)
+    group, group_metrics = _compiled_run(trainer, params, slots, *args, threads=1)
+    two_threads, two_metrics = _compiled_run(trainer, params, slots, *args, threads=2)
+    for a, b in zip(group, two_threads):
+        assert np.array_equal(a, b)
+    assert np.array_equal(group_metrics, two_metrics)
+    for runs in ([2], [3, 1], [0, 1, 2]):
+        part, part_metrics = _compiled_run(trainer, params, slots, *args, threads=2, runs=runs)
+        for a, b in zip(group, part):
+            assert np.array_equal(a[..., runs], b)
+        assert np.array_equal(group_metrics[..., runs], part_metrics)
+    assert not np.array_equal(group[0][..., 0], group[0][..., 1])  # the runs differ
+
+
+def _numpy_step(params, x, y, activation, learning_rate):
+    """One Adam step (from zero slots, step 1) of a one-run net in float64: the new parameters."""
+    act = NUMPY_ACTIVATIONS[activation]
+    n_layers = len(params) // 2
+    kernels, biases = params[:n_layers], params[n_layers:]
+    hs, zs = [x], []
+    for k in range(n_layers):
+        zs.append(hs[-1] @ kernels[k] + biases[k])
+        if k < n_layers - 1:
+            hs.append(act(zs[-1]))
+    logits = zs[-1]
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    dz = (p - y) / len(x)
+    grads_w, grads_b = [None] * n_layers, [None] * n_layers
+    for k in reversed(range(n_layers)):
+        grads_w[k], grads_b[k] = hs[k].T @ dz, dz.sum(axis=0)
+        if k:
+            dz = (dz @ kernels[k].T) * (1 - hs[k] ** 2 if activation == "tanh" else (zs[k - 1] > 0))
+    alpha = learning_rate * np.sqrt(1 - 0.999) / (1 - 0.9)
+    new = []
+    for param, grad in zip(params, grads_w + grads_b):
+        m, v = 0.1 * grad, 0.001 * grad**2
+        new.append(param - m * alpha / (np.sqrt(v) + 1e-7))
+    return new
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_one_step_matches_a_float64_numpy_reference(data, activation):
+    network = Network(architecture=[5, 3], activation_fn=activation, learning_rate=0.01, batch_size=200)
+    ensemble = Ensemble(network, 12, 2, [0], seed=7)
+    trainer = CompiledTrainer.from_signature(ensemble.program.sig, 200)
+    params, slots = _state(ensemble)
+    x, y = data.training.X[:200], data.training.Y[:200]
+    perm = np.arange(200, dtype=np.int32)[:, None]
+    expected = _numpy_step([p[..., 0].astype(np.float64) for p in params], x.astype(np.float64),
+                           y.astype(np.float64), activation, 0.01)
+    trainer.train_epoch(params, slots, 0, np.ones(1, bool), x, y, perm)
+    for k, (ours, want, before) in enumerate(zip(params, expected, _state(ensemble)[0])):
+        # Adam's first step moves each value by about lr (m / sqrt(v) = +-1): compare the moves
+        np.testing.assert_allclose(ours[..., 0] - before[..., 0], want - before[..., 0], atol=2e-6, err_msg=str(k))
+
+
+def test_supports_dense_nets_only():
+    dense = Ensemble(Network(architecture=TISHBY), 12, 2, [0], seed=0).program.sig
+    assert supports(dense)
+    assert not supports(dataclasses.replace(dense, batchnorm=True))
+    assert not supports(dataclasses.replace(dense, noise_std=0.1))
+    assert not supports(dataclasses.replace(dense, activation="elu"))
+    assert not supports(dataclasses.replace(dense, optimizer="rmsprop"))
+    assert not supports(dataclasses.replace(dense, architecture=("flatten", 10)))
+
+
+def test_bad_inputs_are_refused(data):
+    trainer = CompiledTrainer((12, 4, 2), "tanh", "adam", 1e-3, 0.0, 64)
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=s).astype(np.float32) for s in [(12, 4, 2), (4, 2, 2), (4, 2), (2, 2)]]
+    slots = [np.zeros_like(p) for p in params for _ in range(2)]
+    x, y = data.training.X[:100], data.training.Y[:100]
+    perm = np.stack([rng.permutation(100)] * 2, axis=1).astype(np.int32)
+    active = np.ones(2, bool)
+    trainer.train_epoch(params, slots, 0, active, x, y, perm)  # fine
+    with pytest.raises(ValueError, match="x must be float32"):
+        trainer.train_epoch(params, slots, 0, active, x.astype(np.float64), y, perm)
+    with pytest.raises(ValueError, match="perm"):
+        trainer.train_epoch(params, slots, 0, active, x, y, perm + 1)
+    with pytest.raises(ValueError, match="params\\[1\\]"):
+        trainer.train_epoch([params[0], params[1][:, :, :1]] + params[2:], slots, 0, active, x, y, perm)
+    with pytest.raises(ValueError, match="slots"):
+        trainer.train_epoch(params, slots[:-1], 0, active, x, y, perm)
+    with pytest.raises(ValueError, match="active"):
+        trainer.train_epoch(params, slots, 0, np.ones(3, bool), x, y, perm)
+    with pytest.raises(ValueError, match="activation"):
+        CompiledTrainer((12, 4, 2), "elu", "adam", 1e-3, 0.0, 64)
