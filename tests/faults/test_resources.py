@@ -1,7 +1,6 @@
 """Runs that cannot fit the disk or the memory are refused before any work."""
 from __future__ import annotations
 
-import pytest
 
 from ibsim.cli import main
 from ibsim.pipeline import budget

@@ -14,7 +14,7 @@ import xarray as xr
 
 from ibsim import Experiment, RunFailedError
 from ibsim.parallel import balanced_owners, make_backend
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS
 
 SMALL = ["epochs=12", "n_runs=5", "group_size=2", "architecture=[6,4]",
          'estimator=["binning", "kde_upper(variance=0.07)", "binning_adaptive(scope=\\"layer\\")"]']
