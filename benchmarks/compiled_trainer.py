@@ -38,7 +38,7 @@ def measure(n_runs: int, threads: int, epochs: int, repeats: int) -> dict[str, l
     data = Harmonics().splits(0, 0.8)
     x, y, xm, ym = data.training.X, data.training.Y, data.test.X, data.test.Y
     network = Network(architecture=ARCHITECTURE, activation_fn="tanh", optimizer="adam", learning_rate=4e-4,
-                      batch_size=256)
+                      batch_size=256, trainer="xla")
     ensemble = Ensemble(network, x.shape[1], y.shape[1], range(n_runs), seed=0, threads=threads)
     ensemble.set_held_out(xm, ym)
     trainer = CompiledTrainer.from_signature(ensemble.program.sig, network.batch_size)

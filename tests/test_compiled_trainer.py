@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ibsim import Network
+from ibsim import ConfigError, Network
 from ibsim.datasets import Harmonics
 from ibsim.networks.activations import NUMPY_ACTIVATIONS
 from ibsim.networks.compiled_trainer import CompiledTrainer, supports
@@ -90,7 +90,8 @@ def _assert_close(ensemble, params, runs):
 def test_the_compiled_epoch_follows_xla(data, architecture, activation, optimizer, learning_rate, max_norm,
                                         batch_size):
     network = Network(architecture=architecture, activation_fn=activation, optimizer=optimizer,
-                      learning_rate=learning_rate, max_norm_weights=max_norm or False, batch_size=batch_size)
+                      learning_rate=learning_rate, max_norm_weights=max_norm or False, batch_size=batch_size,
+                      trainer="xla")
     ensemble = Ensemble(network, 12, 2, [0, 1, 2], seed=4)
     trainer = CompiledTrainer.from_signature(ensemble.program.sig, batch_size)
     before = _state(ensemble)[0]
@@ -108,7 +109,7 @@ def test_the_compiled_epoch_follows_xla(data, architecture, activation, optimize
 
 
 def test_a_frozen_run_stays_exactly_unchanged(data):
-    network = Network(architecture=[6, 4], learning_rate=0.01, batch_size=256)
+    network = Network(architecture=[6, 4], learning_rate=0.01, batch_size=256, trainer="xla")
     ensemble = Ensemble(network, 12, 2, [0, 1, 2], seed=5)
     trainer = CompiledTrainer.from_signature(ensemble.program.sig, 256)
     x, y = data.training.X, data.training.Y
@@ -146,7 +147,8 @@ def _compiled_run(trainer, params, slots, x, y, perm, xm, ym, epochs, threads=1,
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_a_run_is_bit_for_bit_the_same_alone_in_any_group_and_with_any_thread_count(data, activation):
-    network = Network(architecture=TISHBY, activation_fn=activation, batch_size=256, learning_rate=1e-3)
+    network = Network(architecture=TISHBY, activation_fn=activation, batch_size=256, learning_rate=1e-3,
+                      trainer="xla")
     ensemble = Ensemble(network, 12, 2, [0, 1, 2, 3], seed=6)
     trainer = CompiledTrainer.from_signature(ensemble.program.sig, 256)
     params, slots = _state(ensemble)
@@ -194,7 +196,8 @@ def _numpy_step(params, x, y, activation, learning_rate):
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_one_step_matches_a_float64_numpy_reference(data, activation):
-    network = Network(architecture=[5, 3], activation_fn=activation, learning_rate=0.01, batch_size=200)
+    network = Network(architecture=[5, 3], activation_fn=activation, learning_rate=0.01, batch_size=200,
+                      trainer="xla")
     ensemble = Ensemble(network, 12, 2, [0], seed=7)
     trainer = CompiledTrainer.from_signature(ensemble.program.sig, 200)
     params, slots = _state(ensemble)
@@ -239,3 +242,52 @@ def test_bad_inputs_are_refused(data):
         trainer.train_epoch(params, slots, 0, np.ones(3, bool), x, y, perm)
     with pytest.raises(ValueError, match="activation"):
         CompiledTrainer((12, 4, 2), "elu", "adam", 1e-3, 0.0, 64)
+
+
+# ------------------------------------------------------------------------------- in the ensemble
+@pytest.mark.parametrize("settings, compiled", [
+    ({}, True), ({"activation_fn": "relu", "optimizer": "sgd"}, True), ({"trainer": "xla"}, False),
+    ({"model": "feedforward_batchnorm"}, False), ({"noise_std": 0.1}, False), ({"activation_fn": "elu"}, False),
+    ({"architecture": [6, "dropout(rate=0.1)", 4]}, False),
+])
+def test_auto_trains_with_the_compiled_trainer_where_it_applies(settings, compiled):
+    ensemble = Ensemble(Network(**{"architecture": TISHBY, **settings}), 12, 2, [0], seed=0)
+    assert (ensemble.compiled is not None) == compiled
+
+
+@pytest.mark.parametrize("settings, reason", [
+    ({"model": "feedforward_batchnorm"}, "batch normalisation"), ({"noise_std": 0.1}, "noise"),
+    ({"activation_fn": "selu"}, "'selu' is not compiled"), ({"architecture": [4, "dropout(rate=0.1)", 3]}, "dense"),
+])
+def test_asking_for_the_compiled_trainer_where_it_cannot_is_refused(settings, reason):
+    with pytest.raises(ConfigError, match=f"'trainer' = compiled cannot train this network: .*{reason}"):
+        Network(trainer="compiled", **settings)
+
+
+def test_a_compiled_ensemble_follows_its_xla_twin_and_resumes_bitwise(data):
+    """Both trainers from the same initial state for 10 epochs (their own batch
+    orders, the same streams): parameters, metrics and recordings agree to
+    float32 rounding; a compiled group saved and loaded continues bit for bit."""
+    x, y = data.training.X, data.training.Y
+    twins = {name: Ensemble(Network(architecture=TISHBY, trainer=name), 12, 2, [0, 1], seed=3)
+             for name in ("xla", "compiled")}
+    for ensemble in twins.values():
+        ensemble.set_held_out(data.test.X, data.test.Y)
+        for _ in range(10):
+            ensemble.train_epoch(x, y)
+    xla, compiled = twins["xla"], twins["compiled"]
+    assert int(compiled.steps.numpy()) == int(xla.steps.numpy()) == 10 * 13
+    for ours, theirs in zip(compiled.params + compiled.slots, xla.params + xla.slots):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=PARAM_ATOL, rtol=PARAM_RTOL)
+    np.testing.assert_allclose(compiled.last_metrics, xla.last_metrics, atol=METRIC_ATOL)
+    for ours, theirs in zip(compiled.record(data.full_dataset.X), xla.record(data.full_dataset.X)):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    state = compiled.state()
+    compiled.train_epoch(x, y)
+    resumed = Ensemble(Network(architecture=TISHBY, trainer="compiled"), 12, 2, [0, 1], seed=3)
+    resumed.load_state(state)
+    resumed.set_held_out(data.test.X, data.test.Y)
+    resumed.train_epoch(x, y)
+    for ours, theirs in zip(resumed.params + resumed.slots, compiled.params + compiled.slots):
+        assert np.array_equal(ours.numpy(), theirs.numpy())
+    assert np.array_equal(resumed.last_metrics, compiled.last_metrics)

@@ -18,8 +18,9 @@ are skipped entirely: their parameters *and* Adam slots stay unchanged
 gradients add nothing to ``stats`` and their metrics are NaN (the pipeline
 discards a stopped run's metrics anyway).
 
-Not yet the trainer of :class:`~ibsim.networks.ensemble.Ensemble`: see
-docs/performance.md, "Compiled trainer (not yet the default)".
+:class:`~ibsim.networks.ensemble.Ensemble` trains with it wherever
+:func:`supports` says it can (network key ``trainer``); see docs/performance.md,
+"Compiled trainer".
 """
 from __future__ import annotations
 
@@ -39,24 +40,41 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 STATUS_NO_MEMORY = _dense_train.STATUS_NO_MEMORY
 
 
+def unsupported(activation: str, optimizer: str, batchnorm: bool, noise_std: float, layer_specs: bool,
+                n_weighted: int) -> str | None:
+    """Why the compiled trainer cannot train such a network, or None when it can.
+
+    Args:
+        activation: The hidden layers' activation.
+        optimizer: The optimizer's name.
+        batchnorm: Whether the net has batch normalisation.
+        noise_std: The training noise (0: none).
+        layer_specs: Whether the architecture has conv, pooling, flatten or dropout layers.
+        n_weighted: Dense layers with weights, the read-out included.
+    """
+    if layer_specs:
+        return "it trains dense layers only (no conv, pooling, flatten or dropout layers)"
+    if batchnorm:
+        return "it has no batch normalisation (model = feedforward_batchnorm)"
+    if noise_std:
+        return "it adds no training noise (noise_std)"
+    if activation not in ACTIVATIONS:
+        return f"activation_fn = {activation!r} is not compiled (compiled: {', '.join(ACTIVATIONS)})"
+    if optimizer not in OPTIMIZERS:
+        return f"optimizer = {optimizer!r} is not compiled"
+    if not 1 <= n_weighted <= _dense_train.MAX_LAYERS:
+        return f"it trains 1 to {_dense_train.MAX_LAYERS} dense layers, not {n_weighted}"
+    return None
+
+
 def supports(signature: Signature) -> bool:
-    """Whether the compiled trainer can train ensembles of ``signature``.
+    """Whether the compiled trainer can train ensembles of ``signature`` (see :func:`unsupported`).
 
     Args:
         signature: The :class:`~ibsim.networks.ensemble.Signature` of an ensemble.
-
-    Returns:
-        True for dense nets (no layer specs) without batch norm or training
-        noise, with a supported hidden activation and Adam or SGD.
     """
-    return (
-        not signature.architecture
-        and not signature.batchnorm
-        and not signature.noise_std
-        and signature.activation in ACTIVATIONS
-        and signature.optimizer in OPTIMIZERS
-        and 2 <= len(signature.widths) <= _dense_train.MAX_LAYERS + 1
-    )
+    return unsupported(signature.activation, signature.optimizer, signature.batchnorm, signature.noise_std,
+                       bool(signature.architecture), len(signature.widths) - 1) is None
 
 
 @dataclass(frozen=True)

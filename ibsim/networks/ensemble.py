@@ -41,6 +41,13 @@ inside an XLA ``while``, 50-100x slower). Dropout draws a stateless mask from
 the run's own key (``run_rng(seed, run, "dropout")``) and the step count, in
 training only.
 
+**The compiled trainer.** Dense nets without batch norm or noise (the
+Tishby net, the MNIST MLPs) train with a C kernel instead of the XLA epoch
+(:mod:`ibsim.networks.compiled_trainer`; network key ``trainer``): 3-4x
+faster, each run in its own workspace, so the same guarantees hold bit for
+bit; its numbers agree with XLA's to float32 rounding. The parameters then live
+in NumPy arrays, and the TensorFlow variables follow them when read.
+
 **Noisy networks** (``noise_std`` = beta > 0, Goldfeld et al. 2019) add
 ``N(0, beta^2)`` noise to every hidden layer's output (after its activation;
 conv layers included, not pooling) in every training step, as Keras'
@@ -59,6 +66,7 @@ from typing import Sequence
 import numpy as np
 
 from ibsim.networks.activations import tf_activation
+from ibsim.networks.compiled_trainer import CompiledTrainer, supports
 from ibsim.networks.layers import Layer, has_layer_specs, input_shape, layer_io, recorded_layers
 from ibsim.networks.network import Network
 from ibsim.networks.tf_setup import tensorflow_module
@@ -781,6 +789,7 @@ class Ensemble:
                                                           for purpose in ("dropout", "noise")])
                                           for r in self.runs]))
         self._held_out = None  # (x, y) of the held-out samples; see set_held_out
+        self._held_out_arrays: tuple[np.ndarray, np.ndarray] | None = None
         self._traced: dict[tuple, object] = {}  # the epoch's traced programs, by shapes (see train_epoch)
         self.last_metrics: np.ndarray | None = None
         self.sums = tf.Variable(np.zeros((2, self.n_runs), np.float32))  # an epoch's summed loss and hits
@@ -798,14 +807,59 @@ class Ensemble:
         hidden = self.widths[1:-1]
         gammas = [np.ones((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
         betas = [np.zeros((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
-        self.params = [tf.Variable(v) for v in kernels + biases + gammas + betas]
+        self._params = [tf.Variable(v) for v in kernels + biases + gammas + betas]
         n_slots = 2 if network.optimizer == "adam" else 0
-        self.slots = [tf.Variable(tf.zeros_like(p)) for p in self.params for _ in range(n_slots)]
+        self._slots = [tf.Variable(tf.zeros_like(p)) for p in self._params for _ in range(n_slots)]
         self.moving = [tf.Variable(np.full((w, self.n_runs), start, np.float32))
                        for w in (hidden if batchnorm else []) for start in (0.0, 1.0)]
-        self.stats = [tf.Variable(np.zeros(k.shape, np.float64)) for k in kernels for _ in range(2)]
-        self.steps = tf.Variable(0, dtype=tf.int64)
+        self._stats = [tf.Variable(np.zeros(k.shape, np.float64)) for k in kernels for _ in range(2)]
+        self._steps = tf.Variable(0, dtype=tf.int64)
         self.active = tf.Variable(np.ones(self.n_runs, dtype=bool))
+        self._active = np.ones(self.n_runs, dtype=bool)  # the mask as NumPy (read every compiled epoch)
+        self.threads = threads
+        #: the C kernel that trains this ensemble (``trainer`` = compiled or auto), or None: XLA's epoch
+        self.compiled = CompiledTrainer.from_signature(signature, network.batch_size) \
+            if network.trainer != "xla" and supports(signature) else None
+        # With the compiled trainer the parameters, slots, gradient sums and step
+        # count live in NumPy arrays that it updates in place; the TensorFlow
+        # variables (which recording and checkpoints read) follow them when read.
+        self._arrays: list[np.ndarray] = [np.array(v.numpy()) for v in self._params + self._slots + self._stats] \
+            if self.compiled else []
+        self._array_steps = 0
+        self._stale = False
+
+    # ------------------------------------------------------------ variables
+    def _synced(self) -> None:
+        """Bring the TensorFlow variables up to the compiled trainer's arrays."""
+        if self._stale:
+            for variable, value in zip(self._params + self._slots + self._stats, self._arrays):
+                variable.assign(value)
+            self._steps.assign(self._array_steps)
+            self._stale = False
+
+    @property
+    def params(self) -> list:
+        """The parameters (TensorFlow variables): kernels, biases, then batch-norm gammas and betas."""
+        self._synced()
+        return self._params
+
+    @property
+    def slots(self) -> list:
+        """Adam's (m, v) of every parameter (empty for SGD)."""
+        self._synced()
+        return self._slots
+
+    @property
+    def stats(self) -> list:
+        """Every kernel's gradient sum and sum of squares over the last recorded epoch's mini-batches."""
+        self._synced()
+        return self._stats
+
+    @property
+    def steps(self):
+        """The optimizer's step count (a TensorFlow variable)."""
+        self._synced()
+        return self._steps
 
     def batch_orders(self, n_train: int) -> np.ndarray:
         """Next epoch's sample order of every run: (n_train, R) int32."""
@@ -815,6 +869,7 @@ class Ensemble:
         """The held-out samples (inputs ``x``, one-hot ``y``) whose loss and
         accuracy every epoch reports in :attr:`last_metrics` (the test split)."""
         self._held_out = (self._tf.constant(x), self._tf.constant(y))
+        self._held_out_arrays = (np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32))
 
     def train_epoch(self, x, y, with_stats: bool = False) -> GradientStats | None:
         """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``.
@@ -825,6 +880,8 @@ class Ensemble:
         (loss, accuracy) × (training mini-batches, held-out samples of
         :meth:`set_held_out`; the first training samples until that is set).
         """
+        if self.compiled is not None:
+            return self._train_compiled(x, y, with_stats)
         n_train = int(x.shape[0])
         perm = self.batch_orders(n_train)
         batch_size = self.network.batch_size
@@ -845,11 +902,36 @@ class Ensemble:
         self.last_metrics = np.stack([training.numpy(), held_out.numpy()], axis=1)
         if not with_stats:
             return None
-        n_steps = -(-n_train // batch_size)
+        return self._gradient_stats([v.numpy() for v in self._stats], -(-n_train // batch_size))
+
+    def _train_compiled(self, x, y, with_stats: bool) -> GradientStats | None:
+        """:meth:`train_epoch` by the compiled trainer, on its arrays."""
+        x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+        n_train = int(x.shape[0])
+        perm = self.batch_orders(n_train)
+        n_params = len(self._params)
+        params, slots = self._arrays[:n_params], self._arrays[n_params : n_params + len(self._slots)]
+        stats = self._arrays[n_params + len(self._slots):]
+        if with_stats:
+            for array in stats:
+                array.fill(0.0)
+        held = self._held_out_arrays or (x[:1], y[:1])
+        result = self.compiled.train_epoch(params, slots, self._array_steps, self._active, x, y, perm, *held,
+                                           stats=stats if with_stats else None, threads=self.threads)
+        self._array_steps = result.steps
+        self._stale = True
+        self.last_metrics = result.metrics
+        if not with_stats:
+            return None
+        return self._gradient_stats(stats, -(-n_train // self.network.batch_size))
+
+    def _gradient_stats(self, sums: list[np.ndarray], n_steps: int) -> GradientStats:
+        """Norms of the mean and standard deviation of each kernel's gradient
+        over an epoch's ``n_steps`` mini-batches, from its sums and sums of squares."""
         means, stds = np.full((2, self.n_layers, self.n_runs), np.nan)  # pooling layers have no weights
         for k, row in enumerate(self._kernel_rows):
-            mean = self.stats[2 * k].numpy() / n_steps
-            var = np.maximum(self.stats[2 * k + 1].numpy() / n_steps - mean**2, 0.0)
+            mean = sums[2 * k] / n_steps
+            var = np.maximum(sums[2 * k + 1] / n_steps - mean**2, 0.0)
             axes = tuple(range(mean.ndim - 1))
             means[row], stds[row] = np.sqrt((mean**2).sum(axis=axes)), np.sqrt(var.sum(axis=axes))
         return GradientStats(means, stds)
@@ -895,9 +977,8 @@ class Ensemble:
 
     def deactivate(self, run_positions: Sequence[int]) -> None:
         """Freeze the runs at these positions of the group (they stop changing)."""
-        mask = self.active.numpy()
-        mask[list(run_positions)] = False
-        self.active.assign(mask)
+        self._active[list(run_positions)] = False
+        self.active.assign(self._active)
 
     # ------------------------------------------------------------- checkpoint
     def state(self) -> EnsembleState:
@@ -913,10 +994,14 @@ class Ensemble:
 
     def load_state(self, state: EnsembleState) -> None:
         """Continue from a state taken by :meth:`state` of an identical ensemble."""
-        for variable, value in zip(self.params + self.slots + self.moving,
+        for variable, value in zip(self._params + self._slots + self.moving,
                                    state.params + state.slots + state.moving):
             variable.assign(value)
-        self.steps.assign(state.steps)
+        self._steps.assign(state.steps)
         self.active.assign(state.active)
+        self._active = np.array(state.active, dtype=bool)
+        if self.compiled is not None:  # the trainer's arrays take the state too
+            self._arrays = [np.array(v.numpy()) for v in self._params + self._slots + self._stats]
+            self._array_steps, self._stale = int(state.steps), False
         for g, s in zip(self._order_rngs, state.rng_states):
             g.bit_generator.state = s

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from ibsim.component import Component
 from ibsim.errors import ConfigError
 from ibsim.networks.activations import ACTIVATIONS
+from ibsim.networks.compiled_trainer import unsupported
 from ibsim.networks.layers import ARCHITECTURE, has_layer_specs
 from ibsim.params import AnyOf, Constant, Interval, Options, Param, Predicate
 from ibsim.spec import format_spec, parse_spec
@@ -27,7 +28,7 @@ KERAS_MODEL = "keras"
 _FACTORY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 #: Network keys a Keras factory decides: they must keep their defaults with a Keras model.
 KERAS_FIXED_KEYS = ("architecture", "activation_fn", "kernel_initializer", "initial_bias", "max_norm_weights",
-                    "noise_std")
+                    "noise_std", "trainer")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ def _model(value: Any) -> str:
     return value if spec is None else spec.spec
 
 OPTIMIZERS = ["sgd", "adam"]
+#: How dense ensembles train (see the ``trainer`` key).
+TRAINERS = ["auto", "compiled", "xla"]
 INITIALIZERS = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal"]
 
 
@@ -150,6 +153,13 @@ class Network(Component):
             AnyOf(Constant(False), Interval(float, 0, None, "neither")), False,
             "false, or the largest norm of a neuron's incoming weight vector (applied after each step)",
         ),
+        "trainer": Param(
+            Options(TRAINERS), "auto",
+            "how dense ensembles train: compiled (a C kernel, one run per thread, vectorised over the batch; "
+            "dense nets without batch norm or noise, activations linear, tanh, sigmoid, relu, relu6, leaky_relu, "
+            "softsign, hard_sigmoid), xla (TensorFlow's compiled epoch, every network), or auto (compiled "
+            "where it applies, else xla). The two agree to float32 rounding, not bit for bit",
+        ),
         "noise_std": Param(
             Interval(float, 0, None), 0.0,
             "beta: a noisy network (Goldfeld et al. 2019) adds Gaussian noise N(0, beta^2) to every hidden layer's "
@@ -163,6 +173,14 @@ class Network(Component):
         if self._params["model"] == "feedforward_batchnorm" and has_layer_specs(self._params["architecture"]):
             raise ConfigError("config key 'model' = feedforward_batchnorm takes dense widths only; an architecture "
                               "with conv, pooling, flatten or dropout layers needs model = \"feedforward\"")
+        if self._params["trainer"] == "compiled":
+            weighted = sum(isinstance(layer, int) for layer in self._params["architecture"]) + 1
+            reason = unsupported(self._params["activation_fn"], self._params["optimizer"],
+                                 self._params["model"] == "feedforward_batchnorm", self._params["noise_std"],
+                                 has_layer_specs(self._params["architecture"]), weighted)
+            if reason is not None:
+                raise ConfigError(f"config key 'trainer' = compiled cannot train this network: {reason}; "
+                                  "use trainer = \"auto\" or \"xla\"")
         keras = self.keras
         if keras is not None:
             for key in KERAS_FIXED_KEYS:
