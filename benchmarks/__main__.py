@@ -11,13 +11,16 @@ from benchmarks.timing import table
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("suites", nargs="*", help="which benchmarks: training, binning, kde, kde-large, "
-                        "estimators, parallel, keras_path, conv, file_size (default: all but kde-large, parallel, keras_path, "
-                        "conv and file_size)")
+                        "estimators, parallel, keras_path, conv, file_size, jobs (default: all but kde-large, parallel, "
+                        "keras_path, conv, file_size and jobs)")
     parser.add_argument("--runs", nargs="+", type=int, default=[32, 128], help="ensemble sizes for training")
     parser.add_argument("--sizes", nargs="+", type=int, default=[10000, 70000], help="sample counts for kde-large")
     parser.add_argument("--data-dir", default=None, help="folder of downloaded datasets (conv: MNIST)")
+    parser.add_argument("--jobs", nargs="+", default=["5x500", "50x500"],
+                        help="job sizes for jobs, RUNSxEPOCHS (default: 5x500 50x500)")
     args = parser.parse_args()
-    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel", "keras_path", "conv", "file_size"}
+    suites = {"training", "binning", "kde", "kde-large", "estimators", "parallel", "keras_path", "conv", "file_size",
+              "jobs"}
     args.suites = args.suites or ["training", "binning", "kde", "estimators"]
     unknown = set(args.suites) - suites
     if unknown:
@@ -66,6 +69,14 @@ def main() -> None:
         print("\nParallel backends, whole commands (speed = 1-worker time / time)\n")
         rows = parallel.estimation_rows() + parallel.sweep_rows()
         print(table(rows, ("work", "backend", "seconds", "speed")))
+
+    if "jobs" in args.suites:
+        from benchmarks import jobs
+
+        print("\nWhole jobs end to end: the Tishby net, seed schedule, binning 0.07, activations kept")
+        print("(speed = the peers' way (Keras fit per run + recording callback + ibsgd's binning) / ibsim)\n")
+        sizes = [tuple(int(v) for v in size.split("x")) for size in args.jobs]
+        print(table(jobs.rows(sizes), ("runs", "epochs", "recorded", "ibsim s", "peers s", "speed")))
 
     if "keras_path" in args.suites:
         from benchmarks import keras_path
