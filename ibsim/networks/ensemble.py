@@ -823,12 +823,15 @@ class Ensemble:
         # With the compiled trainer the parameters, slots, gradient sums and step
         # count live in NumPy arrays that it updates in place; the TensorFlow
         # variables (which recording and checkpoints read) follow them when read.
-        self._arrays: list[np.ndarray] = [np.array(v.numpy()) for v in self._params + self._slots + self._stats] \
-            if self.compiled else []
+        self._arrays: list[np.ndarray] = self._variables_as_arrays() if self.compiled else []
         self._array_steps = 0
         self._stale = False
 
     # ------------------------------------------------------------ variables
+    def _variables_as_arrays(self) -> list[np.ndarray]:
+        """Writable copies of the parameters, slots and gradient sums: the compiled trainer's arrays."""
+        return [np.array(v.numpy()) for v in self._params + self._slots + self._stats]
+
     def _synced(self) -> None:
         """Bring the TensorFlow variables up to the compiled trainer's arrays."""
         if self._stale:
@@ -1001,7 +1004,7 @@ class Ensemble:
         self.active.assign(state.active)
         self._active = np.array(state.active, dtype=bool)
         if self.compiled is not None:  # the trainer's arrays take the state too
-            self._arrays = [np.array(v.numpy()) for v in self._params + self._slots + self._stats]
+            self._arrays = self._variables_as_arrays()
             self._array_steps, self._stale = int(state.steps), False
         for g, s in zip(self._order_rngs, state.rng_states):
             g.bit_generator.state = s
