@@ -1,5 +1,6 @@
 """File size benchmark: how the activation cubes are stored (``activation_dtype``,
-``activation_compression_level``) against file size, write and read time.
+``activation_compressor``, ``activation_compression_level``) against file size,
+write and read time.
 
 Each case trains once into a part folder (as ``ibsim run`` does, estimates
 inline), then assembles the same results file once per storage, in
@@ -13,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-#: (label, activation_dtype, activation_compression_level); the first is the reference.
+#: (label, activation_dtype, activation_compressor, activation_compression_level);
+#: the first is the reference.
 STORAGES = [
-    ("float32 none", "float32", 0),
-    ("float32 zlib1", "float32", 1),
-    ("float32 zlib4", "float32", 4),
-    ("float16 none", "float16", 0),
-    ("float16 zlib1", "float16", 1),
+    ("float32 none", "float32", "zstd", 0),
+    ("float32 zstd1", "float32", "zstd", 1),
+    ("float32 zlib1", "float32", "zlib", 1),
+    ("float32 zlib4", "float32", "zlib", 4),
+    ("float16 none", "float16", "zstd", 0),
+    ("float16 zstd1", "float16", "zstd", 1),
+    ("float16 zlib1", "float16", "zlib", 1),
 ]
 ROOT = Path(__file__).resolve().parent.parent
 #: (label, config file, overrides): the main job shortened (the seed schedule's
@@ -89,25 +93,26 @@ def case_rows(label: str, config_file: Path, overrides: list[str], rounds: int =
         raise ValueError(f"{label}: the benchmark needs inline estimation only")
     data = experiment_data(config)
     sizes: dict[str, int] = {}
-    writes: dict[str, list[float]] = {name: [] for name, _, _ in STORAGES}
-    reads: dict[str, list[float]] = {name: [] for name, _, _ in STORAGES}
+    writes: dict[str, list[float]] = {name: [] for name, *_ in STORAGES}
+    reads: dict[str, list[float]] = {name: [] for name, *_ in STORAGES}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         store = PartStore(folder / "parts")
         summaries = [train_group(config, plan, group, data, store, threads=2) for group in plan.groups]
         estimates = gather_estimates(plan, summaries, [], [])
         for _ in range(rounds):
-            for name, dtype, level in STORAGES:
+            for name, dtype, compressor, level in STORAGES:
                 variant = Config.from_toml(config_file, overrides + [f'activation_dtype="{dtype}"',
+                                                                     f'activation_compressor="{compressor}"',
                                                                      f"activation_compression_level={level}"])
-                path = folder / f"{dtype}_{level}.nc"
+                path = folder / f"{dtype}_{compressor}{level}.nc"
                 path.unlink(missing_ok=True)
                 start = time.perf_counter()
                 assemble(variant, plan, data, store, summaries, estimates, path, {})
                 writes[name].append(time.perf_counter() - start)
                 reads[name].append(_read_all(path))
                 sizes[name] = path.stat().st_size
-        note = _changed_estimates(folder / "float32_0.nc", folder / "float16_0.nc", folder)
+        note = _changed_estimates(folder / "float32_zstd0.nc", folder / "float16_zstd0.nc", folder)
     reference = STORAGES[0][0]
 
     def ratios(times: dict[str, list[float]], name: str) -> str:
@@ -117,7 +122,7 @@ def case_rows(label: str, config_file: Path, overrides: list[str], rounds: int =
     rows = [
         (label if k == 0 else "", name, f"{sizes[name] / 1e6:.1f}", f"{sizes[name] / sizes[reference]:.2f}",
          f"{min(writes[name]):.2f}", ratios(writes, name), f"{min(reads[name]):.2f}", ratios(reads, name))
-        for k, (name, _, _) in enumerate(STORAGES)
+        for k, (name, *_) in enumerate(STORAGES)
     ]
     return rows, note
 

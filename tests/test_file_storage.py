@@ -1,7 +1,9 @@
-"""How results files store activation cubes: activation_dtype and activation_compression_level."""
+"""How results files store activation cubes: activation_dtype, activation_compressor and activation_compression_level."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import netCDF4
 import numpy as np
@@ -12,7 +14,7 @@ from ibsim import Config, ConfigError, Experiment, Results, ResultsFileError
 from ibsim.cli import main
 from ibsim.pipeline import budget
 from ibsim.pipeline.plan import plan_shape
-from ibsim.recording.recorder import ACTIVATION_DTYPES
+from ibsim.recording.recorder import ACTIVATION_COMPRESSORS, ACTIVATION_DTYPES
 from ibsim.resultsfile.reader import open_dataset
 from ibsim.resultsfile.schema import STORED_TYPES
 from ibsim.resultsfile.writer import CubeStorage
@@ -21,7 +23,7 @@ from tests.conftest import CONFIGS
 #: Tiny runs; binning_adaptive over a layer's epochs is estimated after training (deferred).
 SMALL = ["epochs=6", "n_runs=2", "architecture=[6,4]", 'estimator=["binning", "binning_adaptive(scope=\\"layer\\")"]']
 STORAGES = {"float32": [], "float16": ['activation_dtype="float16"'],
-            "uncompressed": ["activation_compression_level=0"]}
+            "uncompressed": ["activation_compression_level=0"], "zlib": ['activation_compressor="zlib"']}
 LAYERS = range(1, 4)
 
 
@@ -47,6 +49,8 @@ def cube(path, layer: int) -> np.ndarray:
     ("activation_compression_level", -1, "'activation_compression_level' must be an int"),
     ("activation_compression_level", 1.5, "'activation_compression_level' must be an int"),
     ("activation_compression_level", True, "'activation_compression_level' must be an int"),
+    ("activation_compressor", "gzip", "'activation_compressor' must be one of 'zstd', 'zlib'"),
+    ("activation_compressor", 1, "'activation_compressor' must be one of"),
 ])
 def test_bad_values_are_refused_naming_the_key(key, value, shown):
     with pytest.raises(ConfigError) as error:
@@ -54,17 +58,32 @@ def test_bad_values_are_refused_naming_the_key(key, value, shown):
     assert shown in str(error.value)
 
 
-def test_defaults_keep_float32_zlib1():
+def test_defaults_keep_float32_zstd1():
     assert list(STORED_TYPES) == ACTIVATION_DTYPES  # the writer stores every dtype the config offers
     config = Config.from_dict({})
-    assert (config.activation_dtype, config.activation_compression_level) == ("float32", 1)
-    assert CubeStorage() == CubeStorage(config.activation_dtype, config.activation_compression_level)
+    assert (config.activation_dtype, config.activation_compression_level, config.activation_compressor) == (
+        "float32", 1, "zstd")
+    assert CubeStorage() == CubeStorage(config.activation_dtype, config.activation_compression_level,
+                                        config.activation_compressor)
+    for compressor in ACTIVATION_COMPRESSORS:  # the writer writes every compressor the config offers
+        assert CubeStorage(compressor=compressor).encoding((2, 3, 4, 5))["compression"] == compressor
 
 
-@pytest.mark.parametrize("dtype, level", [("float64", 1), ("float32", 10), ("float32", True), ("float16", "1")])
-def test_cube_storage_refuses_what_it_cannot_write(dtype, level):
-    with pytest.raises(ValueError, match="float32 or float16|0..9"):
-        CubeStorage(dtype, level)
+@pytest.mark.parametrize("dtype, level, compressor", [("float64", 1, "zstd"), ("float32", 10, "zstd"),
+                                                      ("float32", True, "zlib"), ("float16", "1", "zstd"),
+                                                      ("float32", 1, "gzip"), ("float32", 1, None)])
+def test_cube_storage_refuses_what_it_cannot_write(dtype, level, compressor):
+    with pytest.raises(ValueError, match="float32 or float16|0..9|zstd or zlib"):
+        CubeStorage(dtype, level, compressor)
+
+
+def test_storage_is_read_back_from_the_files(files):
+    expected = {"float32": CubeStorage(), "float16": CubeStorage("float16"),
+                "uncompressed": CubeStorage(compression_level=0), "zlib": CubeStorage(compressor="zlib")}
+    for name, storage in expected.items():
+        with xr.open_dataset(files[name]) as ds:
+            var = ds["activations_2"]
+            assert CubeStorage.of(var.attrs, var.encoding) == storage, name
 
 
 def test_float16_file_is_marked_and_smaller(files):
@@ -72,7 +91,7 @@ def test_float16_file_is_marked_and_smaller(files):
         variable = nc["activations_1"]
         assert variable.dtype == np.uint16 and variable.getncattr("stored_dtype") == "float16"
         assert "view('float16')" in variable.getncattr("comment")
-        assert variable.chunking() == [1, 1, 4096, 6] and variable.filters()["zlib"]
+        assert variable.chunking() == [1, 1, 4096, 6] and variable.filters()["zstd"]
     with netCDF4.Dataset(files["float32"]) as nc:
         assert nc["activations_1"].dtype == np.float32 and "stored_dtype" not in nc["activations_1"].ncattrs()
     assert files["float16"].stat().st_size < 0.7 * files["float32"].stat().st_size
@@ -95,7 +114,7 @@ def test_estimates_do_not_depend_on_the_storage(files):
     """Inline (binning) and deferred (binning_adaptive) estimates come from the
     float32 activations of the part files, whatever the file keeps."""
     with xr.open_dataset(files["float32"]) as reference:
-        for name in ("float16", "uncompressed"):
+        for name in ("float16", "uncompressed", "zlib"):
             with xr.open_dataset(files[name]) as ds:
                 assert ds.sizes["estimator"] == 2
                 for variable in ("I_XT", "I_TY", "activation_min", "activation_max", "loss"):
@@ -104,15 +123,19 @@ def test_estimates_do_not_depend_on_the_storage(files):
 
 def test_compression_keeps_the_data_bitwise(files):
     with netCDF4.Dataset(files["uncompressed"]) as nc:
-        assert not nc["activations_1"].filters()["zlib"] and nc["activations_1"].chunking() == [1, 1, 4096, 6]
-    with netCDF4.Dataset(files["float32"]) as nc:
         filters = nc["activations_1"].filters()
-        assert filters["zlib"] and filters["shuffle"] and filters["complevel"] == 1
-    for layer in LAYERS:
-        plain, packed = cube(files["uncompressed"], layer), cube(files["float32"], layer)
-        assert plain.dtype == packed.dtype == np.float32
-        assert np.array_equal(plain.view(np.uint32), packed.view(np.uint32))  # bit for bit, NaN payloads too
-    assert files["uncompressed"].stat().st_size > files["float32"].stat().st_size
+        assert not filters["zlib"] and not filters["zstd"] and nc["activations_1"].chunking() == [1, 1, 4096, 6]
+    for name, compressor in (("float32", "zstd"), ("zlib", "zlib")):
+        with netCDF4.Dataset(files[name]) as nc:
+            filters = nc["activations_1"].filters()
+            other = "zlib" if compressor == "zstd" else "zstd"
+            assert filters[compressor] and not filters[other] and filters["complevel"] == 1
+            assert filters["shuffle"] == (compressor == "zlib")  # netCDF4 shuffles only before zlib
+        for layer in LAYERS:
+            plain, packed = cube(files["uncompressed"], layer), cube(files[name], layer)
+            assert plain.dtype == packed.dtype == np.float32
+            assert np.array_equal(plain.view(np.uint32), packed.view(np.uint32))  # bit for bit, NaN payloads too
+        assert files["uncompressed"].stat().st_size > files[name].stat().st_size
 
 
 def test_estimate_on_a_float16_file_warns_in_one_line(files, tmp_path, capsys):
@@ -156,6 +179,16 @@ def test_saving_a_float16_file_keeps_it_float16(files, tmp_path):
     assert np.array_equal(cube(out, 2), cube(files["float16"], 2), equal_nan=True)
 
 
+def test_saving_a_file_keeps_its_compressor(files, tmp_path):
+    for name, compressor in (("zlib", "zlib"), ("float32", "zstd")):
+        out = tmp_path / f"saved_{name}.nc"
+        with Results.open(files[name]) as results:
+            results.save(out)
+        with netCDF4.Dataset(out) as nc:
+            assert nc["activations_2"].filters()[compressor]
+        assert np.array_equal(cube(out, 2), cube(files[name], 2), equal_nan=True)
+
+
 def test_files_without_the_attribute_read_as_float32(files, tmp_path):
     """Files written before activation_dtype (float32 cubes, no attribute) open as they did."""
     with Results.open(files["float32"]) as results:
@@ -177,3 +210,28 @@ def test_budget_counts_float16_at_half(files):
         assert files[name].stat().st_size <= sizes[name]
     cube_bytes = 2 * 7 * 4096 * (6 + 4 + 2) * 4  # runs, recorded epochs, samples, widths, float32
     assert sizes["float32"] - sizes["float16"] == cube_bytes // 2
+
+
+def test_zstd_survives_tensorflow_imported_first():
+    """TensorFlow's Keras sets HDF5_PLUGIN_PATH=disable at import; ibsim imports
+    netCDF4 with netCDF4's own plugin folder then, and puts the variable back."""
+    code = ("import os, tensorflow\n"
+            "assert os.environ['HDF5_PLUGIN_PATH'] == 'disable'\n"
+            "from ibsim.resultsfile.netcdf import zstd_works\n"
+            "print(zstd_works(), os.environ['HDF5_PLUGIN_PATH'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "disable"]
+
+
+def test_without_zstd_the_cubes_are_written_with_zlib_and_a_warning(tmp_path, monkeypatch):
+    from ibsim.resultsfile import writer
+
+    monkeypatch.setattr(writer, "zstd_works", lambda: False)
+    path = tmp_path / "nozstd.nc"
+    with pytest.warns(UserWarning, match="cannot write zstd.*zlib instead"):
+        Experiment.from_toml(CONFIGS / "smoke.toml", SMALL).run(path).close()
+    with netCDF4.Dataset(path) as nc:
+        filters = nc["activations_1"].filters()
+        assert filters["zlib"] and not filters["zstd"]
+    assert CubeStorage(compressor="zlib").writable() == CubeStorage(compressor="zlib")

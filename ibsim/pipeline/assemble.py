@@ -139,7 +139,8 @@ def assemble(
     if config.save_activations and plan.needs_parts:
         # the part files hold float32, which every estimate of the run was made
         # from; only the results file's copy is stored as activation_dtype
-        storage = CubeStorage(config.activation_dtype, config.activation_compression_level)
+        storage = CubeStorage(config.activation_dtype, config.activation_compression_level,
+                              config.activation_compressor)
         for k in range(n_layers):
             shape = (len(plan.runs), len(plan.epochs), len(data.recorded), widths[k])
             cubes.append(

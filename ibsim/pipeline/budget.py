@@ -68,7 +68,7 @@ def estimate(config: Config, shape: PlanShape, n_samples: int, n_features: int, 
     values = runs * epochs * n_recorded * widths
     part = values * 4 if shape.needs_parts else 0  # the part files hold float32
     n_estimators = len(config.estimator)
-    # an upper bound: zlib (activation_compression_level) took 0.83-0.87 of it, measured; not predictable
+    # an upper bound: compression (activation_compressor) took 0.83-0.92 of it, measured; not predictable
     stored = np.dtype(STORED_TYPES[config.activation_dtype]).itemsize
     file = values * stored if config.save_activations else 0
     n_splits = 1 if isinstance(config.calculate_mi_for, str) else len(config.calculate_mi_for)

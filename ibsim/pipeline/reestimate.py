@@ -28,7 +28,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import netCDF4
 import numpy as np
 
 from ibsim.config.network_noise import with_network_noise
@@ -38,6 +37,7 @@ from ibsim.estimators.base import ESTIMATE_COLUMNS
 from ibsim.parallel import make_backend
 from ibsim.pipeline.estimation import Samples, estimate_layer
 from ibsim.pipeline.options import RunOptions
+from ibsim.resultsfile.netcdf import netCDF4
 from ibsim.resultsfile.reader import activation_dtype, open_dataset, require
 from ibsim.resultsfile.schema import (MI_SPLIT_DIM, SAMPLE_SPLIT_CODES, STANDARD_ERRORS, VARIABLE_ATTRS,
                                      activation_name, stored_values)
@@ -231,6 +231,11 @@ def estimate_file(
         raise ConfigError(
             f"estimator '{spec}' bins on the network's activations on probe inputs, which are recorded during "
             "training only: list it in the config's estimator key and run the experiment"
+        )
+    if made.needs_inputs:
+        raise ConfigError(
+            f"estimator '{spec}' needs the samples' inputs, which a results file does not keep: list it in the "
+            "config's estimator key and run the experiment"
         )
     n_runs, n_layers = layout.n_runs, layout.n_layers
     targets = [split] if split is not None else (list(layout.splits) or [None])

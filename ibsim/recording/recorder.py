@@ -15,6 +15,9 @@ CONV_RECORDINGS = ["full", "channel_mean", "channel_max"]
 #: (``activation_dtype``). The estimates of a run are always made from its
 #: float32 activations; float16 only changes what the file keeps.
 ACTIVATION_DTYPES = ["float32", "float16"]
+#: The lossless compressors of the activation cubes (``activation_compressor``):
+#: zstd (fast, the default) or zlib (readable by every netCDF-4 tool).
+ACTIVATION_COMPRESSORS = ["zstd", "zlib"]
 _SPLIT = Options(SPLITS, aliases={"train": "training", "full": "full_dataset", "full_data": "full_dataset"})
 
 
@@ -69,11 +72,17 @@ class Recorder(Component):
             "with numpy's float16; the run's own estimates still come from its float32 activations, bit for "
             "bit, but ibsim estimate on the file estimates from the rounded values and says so)",
         ),
+        "activation_compressor": Param(
+            Options(ACTIVATION_COMPRESSORS), "zstd",
+            "lossless compressor of the activation cubes in the results file: zstd (about 7x faster to "
+            "write than zlib, files about 8 % larger; read by netCDF4-python's wheels and by netCDF-C >= 4.9 "
+            "with its zstd plugin) or zlib after HDF5's byte shuffle (every netCDF-4 reader) "
+            "(docs/performance.md, File size)",
+        ),
         "activation_compression_level": Param(
             Interval(int, 0, 9), 1,
-            "zlib level of the activation cubes in the results file (with HDF5's byte shuffle), 0 for none; "
-            "lossless. Level 1 takes float32 tanh activations to about 0.85 of their size, higher levels "
-            "gain ~1 %, 0 writes 5-10x faster (docs/performance.md, File size)",
+            "level of activation_compressor for the activation cubes, 0 for none (uncompressed); zlib level "
+            "1 takes float32 tanh activations to about 0.85 of their size, higher levels gain ~1 %",
         ),
         "record_gradients": Param(
             Boolean(), True,

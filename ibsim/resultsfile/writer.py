@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import netCDF4
 import numpy as np
 import xarray as xr
 
 from ibsim.paths import NEARLY_FULL_BYTES, disk_full, free_bytes
+from ibsim.recording.recorder import ACTIVATION_COMPRESSORS
+from ibsim.resultsfile.netcdf import netCDF4, zstd_works
 from ibsim.resultsfile.provenance import finish_attrs, identity_attrs
 from ibsim.resultsfile.schema import (
     ACTIVATIONS_PREFIX,
@@ -123,11 +125,15 @@ class CubeStorage:
     Attributes:
         dtype: ``"float32"``, or ``"float16"`` (stored as its bit patterns,
             :func:`~ibsim.resultsfile.schema.encode_activations`).
-        compression_level: zlib level 1..9 with HDF5's byte shuffle; 0: uncompressed.
+        compression_level: Level 1..9 of ``compressor`` (zlib after HDF5's
+            byte shuffle); 0: uncompressed.
+        compressor: ``"zstd"`` or ``"zlib"``
+            (:data:`~ibsim.recording.recorder.ACTIVATION_COMPRESSORS`).
     """
 
     dtype: str = "float32"
     compression_level: int = 1
+    compressor: str = "zstd"
 
     def __post_init__(self) -> None:
         if self.dtype not in STORED_TYPES:
@@ -135,21 +141,42 @@ class CubeStorage:
         level = self.compression_level
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
             raise ValueError(f"the compression level of activation cubes must be an int in 0..9, got {level!r}")
+        if self.compressor not in ACTIVATION_COMPRESSORS:
+            raise ValueError(f"activation cubes are compressed with {' or '.join(ACTIVATION_COMPRESSORS)}, "
+                             f"not {self.compressor!r}")
 
     @classmethod
     def of(cls, attrs: dict[str, Any], encoding: dict[str, Any]) -> "CubeStorage":
         """The storage of a cube read from a file: its dtype attribute and its
-        compression (as xarray's ``encoding`` has it; level 1 when it says none)."""
-        level = int(encoding.get("complevel", 1)) if encoding.get("zlib", True) else 0
-        return cls(str(attrs.get(STORED_DTYPE_ATTR, "float32")), level)
+        compression (as xarray's ``encoding`` has it: zstd or zlib with its
+        level; zstd level 1 when it says nothing, e.g. a cube made in memory)."""
+        dtype = str(attrs.get(STORED_DTYPE_ATTR, "float32"))
+        if not encoding:
+            return cls(dtype)
+        for compressor in ACTIVATION_COMPRESSORS:
+            if encoding.get(compressor) or encoding.get("compression") == compressor:
+                return cls(dtype, int(encoding.get("complevel", 1)), compressor)
+        return cls(dtype, 0)
+
+    def writable(self) -> "CubeStorage":
+        """This storage, or, where this process cannot write zstd (netCDF4
+        imported after TensorFlow disabled HDF5's plugins, or built without
+        zstd), the same with zlib, said in one warning."""
+        if self.compressor != "zstd" or not self.compression_level or zstd_works():
+            return self
+        warnings.warn("ibsim: this process cannot write zstd (netCDF4 was imported after TensorFlow set "
+                      "HDF5_PLUGIN_PATH=disable, or it has no zstd filter): the activation cubes are "
+                      "compressed with zlib instead (import ibsim before tensorflow to keep zstd)", stacklevel=2)
+        return replace(self, compressor="zlib")
 
     def encoding(self, shape: tuple[int, ...]) -> dict[str, Any]:
         """The compression and chunks of a cube of ``shape``, as both xarray's
         ``to_netcdf`` encoding and netCDF4's ``createVariable`` take them: one
         (run, epoch) slab per chunk."""
         compressed = self.compression_level > 0
-        return {"zlib": compressed, "complevel": self.compression_level, "shuffle": compressed,
-                "chunksizes": (1, 1, *shape[2:])}
+        # netCDF4 applies HDF5's byte shuffle only before zlib
+        return {"compression": self.compressor if compressed else None, "complevel": self.compression_level,
+                "shuffle": compressed and self.compressor == "zlib", "chunksizes": (1, 1, *shape[2:])}
 
     def create(self, nc: netCDF4.Dataset, name: str, dims: tuple[str, ...], shape: tuple[int, ...]) -> Any:
         """Create the cube's variable in ``nc`` (the dimensions exist); float32
@@ -242,9 +269,10 @@ def write_dataset(ds: xr.Dataset, path: Path, cubes: list[Cube] | None = None) -
                 for dim, size in zip(cube.dims, cube.shape):
                     if dim not in nc.dimensions:
                         nc.createDimension(dim, size)
-                variable = cube.storage.create(nc, cube.name, cube.dims, cube.shape)
+                storage = cube.storage.writable()
+                variable = storage.create(nc, cube.name, cube.dims, cube.shape)
                 variable.setncatts(cube.attrs)
-                cube.fill(_StoringVariable(variable, cube.storage.dtype))
+                cube.fill(_StoringVariable(variable, storage.dtype))
             if stamp:
                 nc.setncatts(finish_attrs(str(ds.attrs["started_at"])))
             nc.setncattr("status", "completed")
