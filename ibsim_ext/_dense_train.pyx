@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""One training epoch of every run of a dense ensemble (compiled kernel).
+"""Training epochs of every run of a dense ensemble (compiled kernel).
 
 A thin driver over ``dense_train_core.h``: the active runs in parallel (OpenMP
-over runs only), each training its whole epoch in its own workspace, so a
+over runs only), each training its epochs in its own workspace, so a
 run's numbers do not depend on the group or the thread count. Only
 ``ibsim.networks.compiled_trainer`` calls this module; it checks every input.
 
@@ -33,6 +33,8 @@ cdef extern from "dense_train_core.h" nogil:
                      const int32_t* perm, const float* alphas, const float* xm, const float* ym,
                      const int32_t* labels_m, int64_t nm, double* out)
     void dt_adam_alphas(float learning_rate, int64_t steps, int64_t n_steps, float* out)
+    int dt_record_run(const dt_net* net, int64_t r, float* const* params, const float* x, int64_t n,
+                      float* const* outs)
 
 
 #: The hidden activations the kernel implements, by name (ibsim/networks/activations.py).
@@ -48,19 +50,23 @@ def adam_alphas(float learning_rate, int64_t steps, int64_t n_steps, float[::1] 
     dt_adam_alphas(learning_rate, steps, n_steps, &out[0])
 
 
-def train_epoch(list params, list slots, list stats, const float[:, ::1] x, const float[:, ::1] y,
-                const int32_t[::1] labels, const int32_t[:, ::1] perm, const float[:, ::1] xm,
-                const float[:, ::1] ym, const int32_t[::1] labels_m, const int64_t[::1] runs,
-                const int64_t[::1] widths, int activation, bint adam, float learning_rate, float max_norm,
-                int64_t batch, const float[::1] alphas, double[:, ::1] out, int[::1] status, int num_threads):
-    """Train the runs ``runs`` (positions in the group) for one epoch, in place.
+def train_epochs(list params, list slots, list stats, const float[:, ::1] x, const float[:, ::1] y,
+                 const int32_t[::1] labels, const int32_t[:, :, ::1] perm, const float[:, ::1] xm,
+                 const float[:, ::1] ym, const int32_t[::1] labels_m, const int64_t[::1] runs,
+                 const int64_t[::1] widths, int activation, bint adam, float learning_rate, float max_norm,
+                 int64_t batch, const float[:, ::1] alphas, double[:, :, ::1] out, int[::1] status,
+                 int num_threads):
+    """Train the runs ``runs`` (positions in the group) for E epochs, in place:
+    each run trains its E epochs one after the other on one thread (one
+    parallel region for all of them).
 
     Args:
         params: Kernels (in, out, R) then biases (out, R), float32, C-contiguous, writable.
         slots: Adam's m, v of every parameter in the same order (empty for SGD).
-        stats: Sum and sum of squares (float64) of every kernel's gradient, or empty.
+        stats: Sum and sum of squares (float64) of every kernel's gradient over
+            the *last* epoch's mini-batches, or empty.
         x: (n, features) inputs; y: (n, classes) one-hot targets; labels: (n,) their argmax.
-        perm: (n, R) every run's sample order.
+        perm: (E, n, R) every run's sample order in each epoch.
         xm, ym, labels_m: the held-out samples (nm may be 0).
         runs: the positions of the runs to train (the active ones).
         widths: (L + 1,) the layer widths.
@@ -68,9 +74,11 @@ def train_epoch(list params, list slots, list stats, const float[:, ::1] x, cons
         adam: Adam (else SGD).
         learning_rate, max_norm: the optimizer's step and the MaxNorm bound (0: off).
         batch: the mini-batch size.
-        alphas: (steps of the epoch,) Adam's step sizes (:func:`adam_alphas`).
-        out: (R, 4) float64: training loss, training accuracy, held-out loss, held-out accuracy.
-        status: (R,) int32 status of each trained run.
+        alphas: (E, steps of an epoch) Adam's step sizes (:func:`adam_alphas`).
+        out: (E, R, 4) float64: training loss, training accuracy, held-out loss,
+            held-out accuracy after each epoch.
+        status: (R,) int32 status of each trained run (it stops at its first
+            epoch that fails).
         num_threads: OpenMP threads over runs.
     """
     cdef Py_ssize_t j, n_layers = widths.shape[0] - 1
@@ -82,7 +90,7 @@ def train_epoch(list params, list slots, list stats, const float[:, ::1] x, cons
     net.learning_rate = learning_rate
     net.max_norm = max_norm
     net.batch = batch
-    net.n_runs = perm.shape[1]
+    net.n_runs = perm.shape[2]
     cdef float** p = <float**>malloc(max(1, len(params)) * sizeof(float*))
     cdef float** s = <float**>malloc(max(1, len(slots)) * sizeof(float*))
     cdef double** g = <double**>malloc(max(1, len(stats)) * sizeof(double*))
@@ -114,11 +122,11 @@ def train_epoch(list params, list slots, list stats, const float[:, ::1] x, cons
 
 
 cdef void _train_runs(const dt_net* net, float** p, float** s, double** g, const float[:, ::1] x,
-                      const float[:, ::1] y, const int32_t[::1] labels, const int32_t[:, ::1] perm,
+                      const float[:, ::1] y, const int32_t[::1] labels, const int32_t[:, :, ::1] perm,
                       const float[:, ::1] xm, const float[:, ::1] ym, const int32_t[::1] labels_m,
-                      const int64_t[::1] runs, const float[::1] alphas, double[:, ::1] out, int[::1] status,
+                      const int64_t[::1] runs, const float[:, ::1] alphas, double[:, :, ::1] out, int[::1] status,
                       int num_threads) noexcept:
-    cdef Py_ssize_t j, r
+    cdef Py_ssize_t j, r, e, n_epochs = perm.shape[0]
     cdef int64_t n = x.shape[0], nm = xm.shape[0]
     cdef const float* xm_ptr = &xm[0, 0] if nm else NULL
     cdef const float* ym_ptr = &ym[0, 0] if nm else NULL
@@ -126,5 +134,62 @@ cdef void _train_runs(const dt_net* net, float** p, float** s, double** g, const
     with nogil:
         for j in prange(runs.shape[0], num_threads=num_threads, schedule="static", chunksize=1):
             r = runs[j]
-            status[r] = dt_train_run(net, r, p, s, g, &x[0, 0], &y[0, 0], &labels[0], n, &perm[0, 0],
-                                     &alphas[0], xm_ptr, ym_ptr, lm_ptr, nm, &out[r, 0])
+            for e in range(n_epochs):
+                status[r] = dt_train_run(net, r, p, s, g if e == n_epochs - 1 else NULL, &x[0, 0], &y[0, 0],
+                                         &labels[0], n, &perm[e, 0, 0], &alphas[e, 0], xm_ptr, ym_ptr, lm_ptr, nm,
+                                         &out[e, r, 0])
+                if status[r] != 0:
+                    break
+
+
+#: Samples per chunk of a recording's forward pass (any value gives the same numbers).
+RECORD_CHUNK = 256
+
+
+def record(list params, const float[:, ::1] x, const int64_t[::1] widths, int activation, list outs,
+           int[::1] status, int num_threads):
+    """Every run's outputs on the samples ``x``: each layer's activations (the
+    read-out's softmax probabilities) into ``outs``.
+
+    Args:
+        params: Kernels (in, out, R) then biases (out, R), float32, C-contiguous.
+        x: (n, features) inputs.
+        widths: (L + 1,) the layer widths.
+        activation: a value of :data:`ACTIVATIONS`.
+        outs: L float32 arrays (R, n, widths[l + 1]), C-contiguous, written.
+        status: (R,) int32 status of each run.
+        num_threads: OpenMP threads over runs.
+    """
+    cdef Py_ssize_t j, r, n_runs = status.shape[0]
+    cdef dt_net net
+    net.n_layers = widths.shape[0] - 1
+    net.widths = &widths[0]
+    net.activation = activation
+    net.adam = 0
+    net.learning_rate = 0.0
+    net.max_norm = 0.0
+    net.batch = RECORD_CHUNK
+    net.n_runs = n_runs
+    cdef float** p = <float**>malloc(max(1, len(params)) * sizeof(float*))
+    cdef float** o = <float**>malloc(max(1, len(outs)) * sizeof(float*))
+    cdef float[::1] view
+    cdef list keep = []
+    cdef int64_t n = x.shape[0]
+    if not p or not o:
+        free(p); free(o)
+        raise MemoryError("the parameter tables of the compiled recording")
+    try:
+        for j in range(len(params)):
+            view = params[j].reshape(-1)
+            keep.append(view)
+            p[j] = &view[0]
+        for j in range(len(outs)):
+            view = outs[j].reshape(-1)
+            keep.append(view)
+            o[j] = &view[0]
+        with nogil:
+            for r in prange(n_runs, num_threads=num_threads, schedule="static", chunksize=1):
+                status[r] = dt_record_run(&net, r, p, &x[0, 0], n, o)
+    finally:
+        free(p)
+        free(o)

@@ -439,7 +439,7 @@ static int dt_work_alloc(const dt_net *net, int64_t bp, dt_work *k) {
 
 /* Inputs and targets of bp samples into the workspace's blocks: sample b is
  * row rows[(first + b) * row_stride] of x and y (row first + b without rows),
- * zeros for b >= count. */
+ * zeros for b >= count; the targets are left alone when y is NULL. */
 DT_INLINE void dt_gather(const dt_net *net, dt_work *k, const float *restrict x, const float *restrict y,
                          const int32_t *rows, int64_t row_stride, int64_t first, int64_t count, int64_t bp) {
     const int64_t features = net->widths[0], classes = net->widths[net->n_layers];
@@ -453,6 +453,7 @@ DT_INLINE void dt_gather(const dt_net *net, dt_work *k, const float *restrict x,
         float *restrict t = k->y + blk * classes * DT_LANES;
         for (int64_t i = 0; i < features; i++)
             for (int j = 0; j < DT_LANES; j++) h[i * DT_LANES + j] = row[j] >= 0 ? x[row[j] * features + i] : 0.0f;
+        if (!y) continue; /* recording: no targets */
         for (int64_t c = 0; c < classes; c++)
             for (int j = 0; j < DT_LANES; j++) t[c * DT_LANES + j] = row[j] >= 0 ? y[row[j] * classes + c] : 0.0f;
     }
@@ -593,6 +594,52 @@ IB_CLONES static int dt_train_run(const dt_net *net, int64_t r, float *const *pa
             for (int64_t j = 0; j < nb; j++) {
                 slots[2 * (L + l)][j * R + r] = k.mb[l][j];
                 slots[2 * (L + l) + 1][j * R + r] = k.vb[l][j];
+            }
+        }
+    }
+    free(k.base);
+    return IB_OK;
+}
+
+
+/* Run r's outputs on the n samples x, every layer: the hidden layers'
+ * activations and the read-out's softmax probabilities (as the held-out
+ * metrics compute them), into outs[l] as (R, n, w[l + 1]) at row r; the
+ * forward pass of the training epochs, in chunks of net->batch samples (each
+ * sample's outputs do not depend on the chunk). Returns an ib_status. */
+IB_CLONES static int dt_record_run(const dt_net *net, int64_t r, float *const *params, const float *x, int64_t n,
+                                   float *const *outs) {
+    const int64_t L = net->n_layers, R = net->n_runs, C = net->widths[L];
+    const int64_t *wd = net->widths;
+    const int64_t bp = dt_round_up(net->batch);
+    dt_work k;
+    const int status = dt_work_alloc(net, bp, &k);
+    if (status != IB_OK) return status;
+    for (int64_t l = 0; l < L; l++) {
+        const int64_t nk = wd[l] * wd[l + 1], nb = wd[l + 1];
+        for (int64_t j = 0; j < nk; j++) k.w[l][j] = params[l][j * R + r];
+        for (int64_t j = 0; j < nb; j++) k.b[l][j] = params[L + l][j * R + r];
+    }
+    for (int64_t first = 0; first < n; first += bp) {
+        const int64_t count = n - first < bp ? n - first : bp;
+        dt_gather(net, &k, x, NULL, NULL, 0, first, count, bp);
+        for (int64_t blk = 0; blk < dt_round_up(count) / DT_LANES; blk++) {
+            dt_forward_block(net, &k, blk);
+            const int64_t lanes = count - blk * DT_LANES < DT_LANES ? count - blk * DT_LANES : DT_LANES;
+            const int64_t row0 = r * n + first + blk * DT_LANES;
+            for (int64_t l = 0; l < L - 1; l++) {
+                const float *h = k.h[l + 1] + blk * wd[l + 1] * DT_LANES;
+                float *out = outs[l] + row0 * wd[l + 1];
+                for (int64_t j = 0; j < lanes; j++)
+                    for (int64_t i = 0; i < wd[l + 1]; i++) out[j * wd[l + 1] + i] = h[i * DT_LANES + j];
+            }
+            const float *logits = k.z[L - 1] + blk * C * DT_LANES;
+            dt_softmax(logits, k.y + blk * C * DT_LANES, C, DT_LANES, 0.0f, k.e, k.loss, NULL);
+            float *out = outs[L - 1] + row0 * C;
+            for (int64_t j = 0; j < lanes; j++) {
+                float sum = 0.0f;
+                for (int64_t c = 0; c < C; c++) sum += k.e[c * DT_LANES + j];
+                for (int64_t c = 0; c < C; c++) out[j * C + c] = k.e[c * DT_LANES + j] / sum;
             }
         }
     }

@@ -10,15 +10,21 @@ bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from ibsim import ConfigError, Network
+from ibsim import Config, ConfigError, Network, Results
 from ibsim.datasets import Harmonics
 from ibsim.networks.activations import NUMPY_ACTIVATIONS
 from ibsim.networks.compiled_trainer import CompiledTrainer, supports
 from ibsim.networks.ensemble import Ensemble
+from ibsim.pipeline.data import experiment_data
+from ibsim.pipeline.parts import PartStore
+from ibsim.pipeline.plan import make_plan
+from ibsim.pipeline.training import GroupTraining
 
 TISHBY = [10, 7, 5, 4, 3]
 PARAM_ATOL, PARAM_RTOL, METRIC_ATOL = 2e-6, 1e-4, 1e-5
@@ -291,3 +297,111 @@ def test_a_compiled_ensemble_follows_its_xla_twin_and_resumes_bitwise(data):
     for ours, theirs in zip(resumed.params + resumed.slots, compiled.params + compiled.slots):
         assert np.array_equal(ours.numpy(), theirs.numpy())
     assert np.array_equal(resumed.last_metrics, compiled.last_metrics)
+
+
+@pytest.mark.parametrize("trainer", ["compiled", "xla"])
+def test_several_epochs_in_one_call_are_those_epochs_one_by_one(data, trainer):
+    """train_epochs(7) = 7 x train_epoch bit for bit: parameters, Adam slots,
+    every epoch's metrics and the last epoch's gradient statistics."""
+    x, y = data.training.X, data.training.Y
+    twins = [Ensemble(Network(architecture=TISHBY, trainer=trainer), 12, 2, [0, 1, 2], seed=5) for _ in range(2)]
+    for ensemble in twins:
+        ensemble.set_held_out(data.test.X, data.test.Y)
+    together, apart = twins
+    gradients = together.train_epochs(x, y, 7, with_stats=True)
+    metrics = []
+    for epoch in range(7):
+        last = apart.train_epoch(x, y, with_stats=epoch == 6)
+        metrics.append(apart.last_metrics)
+    assert together.epochs_metrics.shape == (7, 2, 2, 3)
+    assert np.array_equal(together.epochs_metrics, np.stack(metrics))
+    assert np.array_equal(together.last_metrics, apart.last_metrics)
+    assert np.array_equal(gradients.mean, last.mean) and np.array_equal(gradients.std, last.std)
+    for ours, theirs in zip(together.params + together.slots + together.stats,
+                            apart.params + apart.slots + apart.stats):
+        assert np.array_equal(ours.numpy(), theirs.numpy())
+    assert int(together.steps.numpy()) == int(apart.steps.numpy()) == 7 * 13
+    with pytest.raises(ValueError, match="count must be at least 1"):
+        together.train_epochs(x, y, 0)
+
+
+def test_the_kernel_refuses_an_order_of_the_wrong_shape(data):
+    ensemble = Ensemble(Network(architecture=TISHBY, trainer="compiled"), 12, 2, [0], seed=1)
+    trainer = CompiledTrainer.from_signature(ensemble.program.sig, 256)
+    params, slots = _state(ensemble)
+    x, y = data.training.X, data.training.Y
+    perm = ensemble.batch_orders(len(x))
+    with pytest.raises(ValueError, match=r"perm must be \(epochs >= 1, n, R\) int32"):
+        trainer.train_epochs(params, slots, 0, np.ones(1, bool), x, y, perm)
+    with pytest.raises(ValueError, match=r"perm must be \(epochs >= 1, n, R\) int32"):
+        trainer.train_epochs(params, slots, 0, np.ones(1, bool), x, y, perm[None][:0])
+    with pytest.raises(ValueError, match=r"perm must be \(n, R\) int32"):
+        trainer.train_epoch(params, slots, 0, np.ones(1, bool), x, y, perm[None])
+
+
+@pytest.mark.parametrize("trainer", ["compiled", "xla"])
+def test_a_group_trained_in_spans_is_the_group_trained_epoch_by_epoch(tmp_path, trainer):
+    """The pipeline trains the epochs between recorded ones in one call
+    (GroupTraining.next_span): its summary and recorded activations are bit for
+    bit those of one call per epoch (run_epochs(1) each time), checkpoints included."""
+    config = Config.from_dict({"name": "spans", "architecture": [6, 4], "epochs": 45, "n_runs": 2,
+                               "record_schedule": [0, 1, 7, 20, 33, 45], "checkpoint_every": 16,
+                               "estimator": ["binning"], "trainer": trainer})
+    plan = make_plan(config)
+    data = experiment_data(config)
+    summaries, spans = [], []
+    for name in ("spans", "one_by_one"):
+        store = PartStore(tmp_path / f"{name}.parts")
+        training = GroupTraining(config, plan, plan.groups[0], data, store)
+        while not training.finished:
+            span = training.next_span() if name == "spans" else 1
+            assert training.run_epochs(span) == span
+            if name == "spans":
+                spans.append(span)
+        summaries.append((training.finish(), store.open_activations(0, 3)))
+    # spans end at recorded epochs (1, 7, 20, 33, 45), checkpoints (16, 32) and the last epoch
+    assert spans == [1, 6, 9, 4, 12, 1, 12]
+    (together, acts_together), (apart, acts_apart) = summaries
+    for field in dataclasses.fields(together):
+        ours, theirs = getattr(together, field.name), getattr(apart, field.name)
+        if isinstance(ours, np.ndarray):
+            assert np.array_equal(ours, theirs, equal_nan=True), field.name
+    assert np.isfinite(together.epoch_loss).all()
+    for ours, theirs in zip(acts_together, acts_apart):
+        assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_the_compiled_recording_is_the_xla_programs(data, activation):
+    """A compiled ensemble records with the kernel's forward pass: every layer
+    (the read-out's softmax too) as the XLA program computes it from the same
+    parameters: equal to float32 rounding (measured: bit for bit)."""
+    ensemble = Ensemble(Network(architecture=TISHBY, activation_fn=activation, trainer="compiled"), 12, 2,
+                        [0, 1, 2], seed=4)
+    ensemble.set_held_out(data.test.X, data.test.Y)
+    ensemble.train_epochs(ensemble.as_inputs(data.training.X), ensemble.as_inputs(data.training.Y), 5)
+    x = data.full_dataset.X[:1000]
+    ours = ensemble.record(x)
+    theirs = ensemble.program.forward(ensemble.params, ensemble.moving, ensemble._tf.constant(x), ensemble._n_runs)
+    assert [a.shape for a in ours] == [(3, 1000, w) for w in TISHBY + [2]]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, np.asarray(b), atol=2e-7, rtol=1e-6)
+    assert np.array_equal(ensemble.predict(x), ours[-1])
+    np.testing.assert_allclose(ours[-1].sum(axis=2), 1.0, atol=1e-6)
+
+
+def test_a_compiled_job_never_imports_tensorflow(tmp_path):
+    """A dense job trained by the compiled trainer runs, records, checkpoints,
+    estimates and writes its file without importing TensorFlow."""
+    out = tmp_path / "no_tf.nc"
+    code = ("import sys\n"
+            "from ibsim import Config, Experiment\n"
+            "settings = {'name': 'no_tf', 'architecture': [6, 4], 'epochs': 12, 'n_runs': 2, 'checkpoint_every': 5,"
+            " 'estimator': ['binning', 'kde_upper']}\n"
+            f"Experiment.from_config(Config.from_dict(settings)).run({str(out)!r}).close()\n"
+            "print('tensorflow' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == "False"
+    with Results.open(out) as results:
+        assert np.isfinite(results.dataset["I_XT"].values).all()

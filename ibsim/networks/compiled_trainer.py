@@ -1,4 +1,4 @@
-"""A compiled trainer for dense ensembles: one C call per epoch of a group.
+"""A compiled trainer for dense ensembles: one C call trains a group for one or more epochs.
 
 The twin of the XLA epoch of :class:`ibsim.networks.ensemble.Program` for dense
 feed-forward nets (no batch norm, no noise, no layer specs): the same
@@ -79,13 +79,15 @@ def supports(signature: Signature) -> bool:
 
 @dataclass(frozen=True)
 class EpochResult:
-    """What one compiled epoch returns.
+    """What a compiled call returns.
 
     Attributes:
-        metrics: (2, 2, R) float32, as :attr:`Ensemble.last_metrics`: (loss,
-            accuracy) x (training mini-batches, held-out samples); NaN for
-            frozen runs (and for the held-out column without held-out samples).
-        steps: The optimizer's step count after the epoch.
+        metrics: (2, 2, R) float32 after one epoch (:meth:`CompiledTrainer.train_epoch`),
+            or (E, 2, 2, R) after each of E epochs (:meth:`CompiledTrainer.train_epochs`),
+            as :attr:`Ensemble.last_metrics`: (loss, accuracy) x (training
+            mini-batches, held-out samples); NaN for frozen runs (and for the
+            held-out column without held-out samples).
+        steps: The optimizer's step count after the call.
     """
 
     metrics: np.ndarray
@@ -94,7 +96,7 @@ class EpochResult:
 
 @dataclass(frozen=True)
 class CompiledTrainer:
-    """Trains every run of a dense ensemble for one epoch per call.
+    """Trains every run of a dense ensemble for one or more epochs per call.
 
     Attributes:
         widths: Layer widths: inputs, hidden layers, classes.
@@ -149,53 +151,116 @@ class CompiledTrainer:
         stats: Sequence[np.ndarray] | None = None,
         threads: int = 1,
     ) -> EpochResult:
-        """Train the active runs for one epoch; ``params``, ``slots`` and
-        ``stats`` are updated in place.
+        """Train the active runs for one epoch: :meth:`train_epochs` with one
+        sample order ``perm`` (n, R); the metrics are (2, 2, R)."""
+        perm = np.asarray(perm)
+        if perm.ndim != 2:
+            raise ValueError(f"perm must be (n, R) int32, not {perm.dtype} {perm.shape}")
+        result = self.train_epochs(params, slots, steps, active, x, y, perm[None], xm, ym, stats, threads)
+        return EpochResult(result.metrics[0], result.steps)
+
+    def train_epochs(
+        self,
+        params: Sequence[np.ndarray],
+        slots: Sequence[np.ndarray],
+        steps: int,
+        active: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        perms: np.ndarray,
+        xm: np.ndarray | None = None,
+        ym: np.ndarray | None = None,
+        stats: Sequence[np.ndarray] | None = None,
+        threads: int = 1,
+    ) -> EpochResult:
+        """Train the active runs for E epochs in one call (each run's epochs one
+        after the other on one thread: bit for bit E calls of one epoch);
+        ``params``, ``slots`` and ``stats`` are updated in place.
 
         Args:
             params: Kernels (in, out, R), then biases (out, R): float32,
                 C-contiguous, writable (the ensemble's parameter order).
             slots: Adam's (m, v) of every parameter in that order (2 per
                 parameter, same shapes); empty for SGD.
-            steps: The optimizer's step count before the epoch.
+            steps: The optimizer's step count before the first epoch.
             active: (R,) bool: False freezes a run (see the module notes).
             x: (n, features) float32 training inputs.
             y: (n, classes) float32 one-hot targets.
-            perm: (n, R) int32 every run's sample order (:meth:`Ensemble.batch_orders`).
+            perms: (E, n, R) int32 every run's sample order in each epoch
+                (:meth:`Ensemble.batch_orders`).
             xm: (nm, features) float32 held-out inputs, or None.
             ym: (nm, classes) float32 held-out one-hot targets, or None.
             stats: Sum and sum of squares (float64, the kernel's shape) of
-                every kernel's gradient over the epoch's mini-batches,
+                every kernel's gradient over the *last* epoch's mini-batches,
                 accumulated into (2 per kernel, kernels in order), or None.
             threads: OpenMP threads (over runs).
 
         Returns:
-            The epoch's metrics and the new step count.
+            The metrics after each epoch (E, 2, 2, R) and the new step count.
 
         Raises:
             ValueError: An input of the wrong shape, type or layout.
             MemoryError: A run's workspace could not be allocated.
         """
-        checked = self._checked(params, slots, active, x, y, perm, xm, ym, stats, threads)
-        params, slots, stats, x, y, perm, xm, ym, runs = checked
-        n_runs = perm.shape[1]
+        checked = self._checked(params, slots, active, x, y, perms, xm, ym, stats, threads)
+        params, slots, stats, x, y, perms, xm, ym, runs = checked
+        n_epochs, _, n_runs = perms.shape
         n_steps = -(-x.shape[0] // self.batch_size)
-        alphas = np.zeros(n_steps, np.float32)
+        alphas = np.zeros((n_epochs, n_steps), np.float32)
         if self.optimizer == "adam":
-            _dense_train.adam_alphas(self.learning_rate, int(steps), n_steps, alphas)
-        out = np.full((n_runs, 4), np.nan)
+            _dense_train.adam_alphas(self.learning_rate, int(steps), n_epochs * n_steps, alphas.reshape(-1))
+        out = np.full((n_epochs, n_runs, 4), np.nan)
         status = np.zeros(n_runs, np.int32)
-        _dense_train.train_epoch(
-            params, slots, stats, x, y, _labels(y), perm, xm, ym, _labels(ym), runs,
+        _dense_train.train_epochs(
+            params, slots, stats, x, y, _labels(y), perms, xm, ym, _labels(ym), runs,
             np.asarray(self.widths, np.int64), _dense_train.ACTIVATIONS[self.activation], self.optimizer == "adam",
             self.learning_rate, self.max_norm, self.batch_size, alphas, out, status, max(1, min(int(threads), len(runs))),
         )
         if (status == STATUS_NO_MEMORY).any():
             raise MemoryError("the compiled trainer could not allocate a run's workspace")
         if not xm.shape[0]:
-            out[:, 2:] = np.nan
-        metrics = out.T.reshape(2, 2, n_runs).transpose(1, 0, 2)  # (loss, accuracy) x (training, held-out)
-        return EpochResult(np.ascontiguousarray(metrics, dtype=np.float32), int(steps) + n_steps)
+            out[:, :, 2:] = np.nan
+        # (E, R, 4) -> (E, 2 kinds, 2 splits, R): (loss, accuracy) x (training, held-out)
+        metrics = out.transpose(0, 2, 1).reshape(n_epochs, 2, 2, n_runs).transpose(0, 2, 1, 3)
+        return EpochResult(np.ascontiguousarray(metrics, dtype=np.float32), int(steps) + n_epochs * n_steps)
+
+    def record(self, params: Sequence[np.ndarray], x: np.ndarray, threads: int = 1) -> list[np.ndarray]:
+        """Every layer's outputs of every run on the samples ``x``: the forward
+        pass of the training epochs (the read-out's softmax probabilities as
+        their held-out metrics compute them).
+
+        Args:
+            params: Kernels (in, out, R), then biases (out, R): float32, C-contiguous.
+            x: (n, features) float32 inputs.
+            threads: OpenMP threads (over runs).
+
+        Returns:
+            One float32 array (R, n, width) per weighted layer, the read-out last.
+
+        Raises:
+            ValueError: An input of the wrong shape, type or layout.
+            MemoryError: A run's workspace could not be allocated.
+        """
+        widths, n_layers = self.widths, self.n_layers
+        params = list(params)
+        if len(params) < n_layers or params[0].ndim != 3:
+            raise ValueError(f"params must start with {n_layers} kernels (in, out, R)")
+        n_runs = params[0].shape[2]
+        shapes = [(widths[k], widths[k + 1], n_runs) for k in range(n_layers)]
+        shapes += [(widths[k + 1], n_runs) for k in range(n_layers)]
+        params = _tensors(params, shapes, np.float32, "params")
+        x = _input(x, "x", (None, widths[0]))
+        if int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        outs = [np.empty((n_runs, x.shape[0], w), np.float32) for w in widths[1:]]
+        if not x.shape[0]:
+            return outs
+        status = np.zeros(n_runs, np.int32)
+        _dense_train.record(params, x, np.asarray(widths, np.int64), _dense_train.ACTIVATIONS[self.activation],
+                            outs, status, max(1, min(int(threads), n_runs)))
+        if (status == STATUS_NO_MEMORY).any():
+            raise MemoryError("the compiled recording could not allocate a run's workspace")
+        return outs
 
     # ---------------------------------------------------------------- checks
     def _checked(self, params, slots, active, x, y, perm, xm, ym, stats, threads):
@@ -203,9 +268,9 @@ class CompiledTrainer:
         (params, slots, stats, x, y, perm, xm, ym, runs) as the kernel takes them."""
         widths, n_layers = self.widths, self.n_layers
         perm = np.asarray(perm)
-        if perm.ndim != 2 or perm.dtype != np.int32:
-            raise ValueError(f"perm must be (n, R) int32, not {perm.dtype} {perm.shape}")
-        n, n_runs = perm.shape
+        if perm.ndim != 3 or perm.dtype != np.int32 or perm.shape[0] < 1:
+            raise ValueError(f"perm must be (epochs >= 1, n, R) int32, not {perm.dtype} {perm.shape}")
+        _, n, n_runs = perm.shape
         x = _input(x, "x", (n, widths[0]))
         y = _input(y, "y", (n, widths[-1]))
         if n < 1:

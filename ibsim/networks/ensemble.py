@@ -61,7 +61,7 @@ noise Z analytically (T = S + Z).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -132,6 +132,28 @@ class GradientStats:
 
     mean: np.ndarray  # (layers, runs)
     std: np.ndarray  # (layers, runs)
+
+
+def epochs_one_at_a_time(group: Any, x, y, count: int, with_stats: bool = False) -> GradientStats | None:
+    """``train_epochs`` of a group that trains one epoch per call: ``count``
+    calls of its ``train_epoch`` (gradient statistics of the last), leaving
+    every epoch's metrics in ``group.epochs_metrics`` (count, 2, 2, R).
+
+    Args:
+        group: An :class:`Ensemble` or :class:`~ibsim.networks.keras_group.KerasGroup`.
+        x: (n, features) training inputs.
+        y: (n, classes) one-hot targets.
+        count: Epochs (at least 1).
+        with_stats: Return the last epoch's gradient statistics.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, not {count}")
+    metrics, stats = [], None
+    for k in range(count):
+        stats = group.train_epoch(x, y, with_stats=with_stats and k == count - 1)
+        metrics.append(np.asarray(group.last_metrics))
+    group.epochs_metrics = np.stack(metrics)
+    return stats
 
 
 @dataclass(frozen=True)
@@ -749,9 +771,8 @@ class Ensemble:
         self, network: Network, input_dim: int, n_classes: int, runs: Sequence[int], seed: int, threads: int = 1,
         image_shape: tuple[int, int, int] | None = None, conv_recording: str = "full",
     ) -> None:
-        tf = tensorflow_module(threads)
-        self._tf = tf
         self.network = network
+        self.threads = threads
         self.runs = list(runs)
         self.n_runs = len(self.runs)
         architecture = list(network.architecture)
@@ -772,27 +793,22 @@ class Ensemble:
                                         for layer, inputs, out in io)
         batchnorm = network.model == "feedforward_batchnorm"
         loop = has_layer_specs(architecture)
-        signature = Signature(tuple(self.widths), network.activation_fn, network.optimizer,
-                              float(network.learning_rate), float(network.max_norm_weights or 0.0), batchnorm,
-                              self.n_runs, tuple(architecture) if loop else (), shape if loop else (),
-                              conv_recording if loop else "full", float(network.noise_std))
-        if signature not in _PROGRAMS:
-            _PROGRAMS[signature] = (RunLoopProgram if loop else Program)(signature, tf)
-        self.program = _PROGRAMS[signature]
-        self._n_runs = tf.constant(self.n_runs)  # the loop's trip count, a run-time value (see the module notes)
+        self._signature = Signature(tuple(self.widths), network.activation_fn, network.optimizer,
+                                    float(network.learning_rate), float(network.max_norm_weights or 0.0), batchnorm,
+                                    self.n_runs, tuple(architecture) if loop else (), shape if loop else (),
+                                    conv_recording if loop else "full", float(network.noise_std))
 
         init_rngs = [run_rng(seed, r, "init") for r in self.runs]
         self._order_rngs = [run_rng(seed, r, "batches") for r in self.runs]
         #: each run's keys (R, 4): dropout (the stateless masks' seed, with the
         #: step count), then noise (a noisy network's draws, with layer and step)
-        self.keys = tf.constant(np.stack([np.concatenate([run_rng(seed, r, purpose).integers(0, 2**62, 2)
-                                                          for purpose in ("dropout", "noise")])
-                                          for r in self.runs]))
-        self._held_out = None  # (x, y) of the held-out samples; see set_held_out
+        self._keys = np.stack([np.concatenate([run_rng(seed, r, purpose).integers(0, 2**62, 2)
+                                               for purpose in ("dropout", "noise")]) for r in self.runs])
+        self._held_out = None  # TensorFlow's (x, y) of the held-out samples; see set_held_out
         self._held_out_arrays: tuple[np.ndarray, np.ndarray] | None = None
         self._traced: dict[tuple, object] = {}  # the epoch's traced programs, by shapes (see train_epoch)
         self.last_metrics: np.ndarray | None = None
-        self.sums = tf.Variable(np.zeros((2, self.n_runs), np.float32))  # an epoch's summed loss and hits
+        self.epochs_metrics: np.ndarray | None = None  # (epochs, 2, 2, R) of the last train_epochs
         kernels, biases = [], []
         for layer, inputs in weighted:
             if layer.kind == "conv2d":
@@ -807,37 +823,76 @@ class Ensemble:
         hidden = self.widths[1:-1]
         gammas = [np.ones((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
         betas = [np.zeros((w, self.n_runs), np.float32) for w in hidden] if batchnorm else []
-        self._params = [tf.Variable(v) for v in kernels + biases + gammas + betas]
-        n_slots = 2 if network.optimizer == "adam" else 0
-        self._slots = [tf.Variable(tf.zeros_like(p)) for p in self._params for _ in range(n_slots)]
-        self.moving = [tf.Variable(np.full((w, self.n_runs), start, np.float32))
-                       for w in (hidden if batchnorm else []) for start in (0.0, 1.0)]
-        self._stats = [tf.Variable(np.zeros(k.shape, np.float64)) for k in kernels for _ in range(2)]
-        self._steps = tf.Variable(0, dtype=tf.int64)
-        self.active = tf.Variable(np.ones(self.n_runs, dtype=bool))
+        self._initial = kernels + biases + gammas + betas
+        self._n_params = len(self._initial)
+        self._n_slots = (2 if network.optimizer == "adam" else 0) * self._n_params
         self._active = np.ones(self.n_runs, dtype=bool)  # the mask as NumPy (read every compiled epoch)
-        self.threads = threads
         #: the C kernel that trains this ensemble (``trainer`` = compiled or auto), or None: XLA's epoch
-        self.compiled = CompiledTrainer.from_signature(signature, network.batch_size) \
-            if network.trainer != "xla" and supports(signature) else None
+        self.compiled = CompiledTrainer.from_signature(self._signature, network.batch_size) \
+            if network.trainer != "xla" and supports(self._signature) else None
         # With the compiled trainer the parameters, slots, gradient sums and step
-        # count live in NumPy arrays that it updates in place; the TensorFlow
-        # variables (which recording and checkpoints read) follow them when read.
-        self._arrays: list[np.ndarray] = self._variables_as_arrays() if self.compiled else []
+        # count live in NumPy arrays that it updates in place, and TensorFlow is
+        # not even imported until something asks for its variables or programs
+        # (the XLA epoch, a test); the variables then follow the arrays when read.
         self._array_steps = 0
         self._stale = False
+        self._tensorflow_built = False
+        if self.compiled is not None:
+            self._arrays: list[np.ndarray] = (
+                [p.copy() for p in self._initial] + [np.zeros_like(p) for p in self._initial
+                                                     for _ in range(self._n_slots // self._n_params)]
+                + [np.zeros(k.shape, np.float64) for k in kernels for _ in range(2)])
+        else:
+            self._arrays = []
+            self._build_tensorflow()
+
+    #: What :meth:`_build_tensorflow` makes (read through :meth:`__getattr__`
+    #: before it ran: the first read builds them).
+    _TENSORFLOW_ATTRIBUTES = frozenset({"_tf", "program", "_n_runs", "keys", "sums", "_params", "_slots", "moving",
+                                        "_stats", "_steps", "active"})
+
+    def __getattr__(self, name: str):
+        if name in Ensemble._TENSORFLOW_ATTRIBUTES and not self.__dict__.get("_tensorflow_built", True):
+            self._build_tensorflow()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _build_tensorflow(self) -> None:
+        """Import TensorFlow and make the ensemble's programs and variables
+        (from the compiled trainer's arrays when it has trained already)."""
+        tf = tensorflow_module(self.threads)
+        self._tf = tf
+        signature = self._signature
+        if signature not in _PROGRAMS:
+            _PROGRAMS[signature] = (RunLoopProgram if signature.architecture else Program)(signature, tf)
+        self.program = _PROGRAMS[signature]
+        self._n_runs = tf.constant(self.n_runs)  # the loop's trip count, a run-time value (see the module notes)
+        self.keys = tf.constant(self._keys)
+        self.sums = tf.Variable(np.zeros((2, self.n_runs), np.float32))  # an epoch's summed loss and hits
+        compiled = self.compiled is not None
+        n, n_slots = self._n_params, self._n_slots
+        self._params = [tf.Variable(v) for v in (self._arrays[:n] if compiled else self._initial)]
+        self._slots = [tf.Variable(v) for v in self._arrays[n : n + n_slots]] if compiled else \
+            [tf.Variable(tf.zeros_like(p)) for p in self._params for _ in range(n_slots // max(1, n))]
+        hidden = self.widths[1:-1]
+        self.moving = [tf.Variable(np.full((w, self.n_runs), start, np.float32))
+                       for w in (hidden if self._signature.batchnorm else []) for start in (0.0, 1.0)]
+        kernels = [p for p in self._initial if p.ndim >= 3]
+        self._stats = [tf.Variable(v) for v in self._arrays[n + n_slots:]] if compiled else \
+            [tf.Variable(np.zeros(k.shape, np.float64)) for k in kernels for _ in range(2)]
+        self._steps = tf.Variable(self._array_steps, dtype=tf.int64)
+        self.active = tf.Variable(self._active.copy())
+        self._stale = False
+        self._tensorflow_built = True
 
     # ------------------------------------------------------------ variables
-    def _variables_as_arrays(self) -> list[np.ndarray]:
-        """Writable copies of the parameters, slots and gradient sums: the compiled trainer's arrays."""
-        return [np.array(v.numpy()) for v in self._params + self._slots + self._stats]
-
     def _synced(self) -> None:
         """Bring the TensorFlow variables up to the compiled trainer's arrays."""
         if self._stale:
             for variable, value in zip(self._params + self._slots + self._stats, self._arrays):
                 variable.assign(value)
             self._steps.assign(self._array_steps)
+            self.active.assign(self._active)
             self._stale = False
 
     @property
@@ -871,8 +926,13 @@ class Ensemble:
     def set_held_out(self, x: np.ndarray, y: np.ndarray) -> None:
         """The held-out samples (inputs ``x``, one-hot ``y``) whose loss and
         accuracy every epoch reports in :attr:`last_metrics` (the test split)."""
-        self._held_out = (self._tf.constant(x), self._tf.constant(y))
         self._held_out_arrays = (np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32))
+        self._held_out = None  # TensorFlow's copy, made by the XLA epoch when it needs it
+
+    def as_inputs(self, a: np.ndarray):
+        """``a`` as :meth:`train_epochs` takes it best: a float32 array for the
+        compiled trainer, a TensorFlow constant for the XLA epoch."""
+        return np.ascontiguousarray(a, np.float32) if self.compiled is not None else self._tf.constant(a)
 
     def train_epoch(self, x, y, with_stats: bool = False) -> GradientStats | None:
         """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``.
@@ -892,7 +952,8 @@ class Ensemble:
             for variable in self.stats:
                 variable.assign(np.zeros(variable.shape, np.float64))
         if self._held_out is None:
-            self._held_out = (x[:1], y[:1])
+            held = self._held_out_arrays or (np.asarray(x[:1]), np.asarray(y[:1]))
+            self._held_out = (self._tf.constant(held[0]), self._tf.constant(held[1]))
         args = (self.params, self.slots, self.moving, self.steps, self.active, self.stats if with_stats else [],
                 self.sums, x, y, self._tf.constant(perm), *self._held_out, self.keys, self._n_runs)
         # The traced program of these shapes, called directly: the tf.function's
@@ -903,27 +964,42 @@ class Ensemble:
             self._traced[key] = self.program.epoch(n_train, batch_size, with_stats).get_concrete_function(*args)
         training, held_out = self._traced[key](*args)
         self.last_metrics = np.stack([training.numpy(), held_out.numpy()], axis=1)
+        self.epochs_metrics = self.last_metrics[None]
         if not with_stats:
             return None
         return self._gradient_stats([v.numpy() for v in self._stats], -(-n_train // batch_size))
 
-    def _train_compiled(self, x, y, with_stats: bool) -> GradientStats | None:
-        """:meth:`train_epoch` by the compiled trainer, on its arrays."""
+    def train_epochs(self, x, y, count: int, with_stats: bool = False) -> GradientStats | None:
+        """Train every active run for ``count`` epochs: bit for bit ``count``
+        calls of :meth:`train_epoch` (the same batch orders), but the compiled
+        trainer does them in one call. :attr:`epochs_metrics` holds every
+        epoch's metrics (count, 2, 2, R), :attr:`last_metrics` the last one's;
+        ``with_stats`` gives the last epoch's gradient statistics.
+        """
+        if self.compiled is None:
+            return epochs_one_at_a_time(self, x, y, count, with_stats)
+        return self._train_compiled(x, y, with_stats, count)
+
+    def _train_compiled(self, x, y, with_stats: bool, count: int = 1) -> GradientStats | None:
+        """:meth:`train_epochs` by the compiled trainer, on its arrays."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
         x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
         n_train = int(x.shape[0])
-        perm = self.batch_orders(n_train)
-        n_params = len(self._params)
-        params, slots = self._arrays[:n_params], self._arrays[n_params : n_params + len(self._slots)]
-        stats = self._arrays[n_params + len(self._slots):]
+        perms = np.stack([self.batch_orders(n_train) for _ in range(count)])
+        n_params, n_slots = self._n_params, self._n_slots
+        params, slots = self._arrays[:n_params], self._arrays[n_params : n_params + n_slots]
+        stats = self._arrays[n_params + n_slots:]
         if with_stats:
             for array in stats:
                 array.fill(0.0)
         held = self._held_out_arrays or (x[:1], y[:1])
-        result = self.compiled.train_epoch(params, slots, self._array_steps, self._active, x, y, perm, *held,
-                                           stats=stats if with_stats else None, threads=self.threads)
+        result = self.compiled.train_epochs(params, slots, self._array_steps, self._active, x, y, perms, *held,
+                                            stats=stats if with_stats else None, threads=self.threads)
         self._array_steps = result.steps
         self._stale = True
-        self.last_metrics = result.metrics
+        self.epochs_metrics = result.metrics
+        self.last_metrics = result.metrics[-1]
         if not with_stats:
             return None
         return self._gradient_stats(stats, -(-n_train // self.network.batch_size))
@@ -944,14 +1020,18 @@ class Ensemble:
         NaN for pooling layers, which have none."""
         norms = np.full((self.n_layers, self.n_runs), np.nan)
         for k, row in enumerate(self._kernel_rows):
-            kernel = self.params[k].numpy().astype(np.float64)
+            kernel = (self._arrays[k] if self.compiled is not None else self.params[k].numpy()).astype(np.float64)
             norms[row] = np.sqrt((kernel**2).sum(axis=tuple(range(kernel.ndim - 1))))
         return norms
 
     # -------------------------------------------------------------- recording
     def record(self, x: np.ndarray) -> list[np.ndarray]:
         """Every layer's activations on the samples ``x`` as float32 arrays
-        (R, samples, width); the last is the softmax read-out."""
+        (R, samples, width); the last is the softmax read-out. The compiled
+        trainer's ensembles are recorded by its own forward pass (the XLA
+        program's numbers, bit for bit, on the nets tested)."""
+        if self.compiled is not None:
+            return self.compiled.record(self._arrays[: self._n_params], np.asarray(x, np.float32), self.threads)
         n = len(x)
         chunk = self._chunk(n)
         parts: list[list[np.ndarray]] = []
@@ -965,6 +1045,8 @@ class Ensemble:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Softmax probabilities (R, samples, classes) on the samples ``x``."""
+        if self.compiled is not None:
+            return self.record(x)[-1]
         chunk = self._chunk(len(x))
         return np.concatenate([np.asarray(self.program.readout(self.params, self.moving,
                                                                self._tf.constant(x[start : start + chunk]),
@@ -981,11 +1063,22 @@ class Ensemble:
     def deactivate(self, run_positions: Sequence[int]) -> None:
         """Freeze the runs at these positions of the group (they stop changing)."""
         self._active[list(run_positions)] = False
-        self.active.assign(self._active)
+        if self._tensorflow_built:
+            self.active.assign(self._active)
 
     # ------------------------------------------------------------- checkpoint
     def state(self) -> EnsembleState:
         """A copy of everything needed to continue training later."""
+        if self.compiled is not None:
+            n, n_slots = self._n_params, self._n_slots
+            return EnsembleState(
+                params=[a.copy() for a in self._arrays[:n]],
+                slots=[a.copy() for a in self._arrays[n : n + n_slots]],
+                moving=[],
+                steps=int(self._array_steps),
+                active=self._active.copy(),
+                rng_states=[g.bit_generator.state for g in self._order_rngs],
+            )
         return EnsembleState(
             params=[p.numpy() for p in self.params],
             slots=[s.numpy() for s in self.slots],
@@ -997,14 +1090,20 @@ class Ensemble:
 
     def load_state(self, state: EnsembleState) -> None:
         """Continue from a state taken by :meth:`state` of an identical ensemble."""
-        for variable, value in zip(self._params + self._slots + self.moving,
-                                   state.params + state.slots + state.moving):
-            variable.assign(value)
-        self._steps.assign(state.steps)
-        self.active.assign(state.active)
         self._active = np.array(state.active, dtype=bool)
-        if self.compiled is not None:  # the trainer's arrays take the state too
-            self._arrays = self._variables_as_arrays()
-            self._array_steps, self._stale = int(state.steps), False
+        if self.compiled is not None:  # the trainer's arrays take the state; the variables follow when read
+            n, n_slots = self._n_params, self._n_slots
+            values = list(state.params) + list(state.slots)
+            if len(values) != n + n_slots or state.moving:
+                raise ValueError("the state is not one of this ensemble's (other parameters)")
+            for array, value in zip(self._arrays, values):
+                array[...] = value
+            self._array_steps, self._stale = int(state.steps), self._tensorflow_built
+        else:
+            for variable, value in zip(self._params + self._slots + self.moving,
+                                       state.params + state.slots + state.moving):
+                variable.assign(value)
+            self._steps.assign(state.steps)
+            self.active.assign(state.active)
         for g, s in zip(self._order_rngs, state.rng_states):
             g.bit_generator.state = s

@@ -43,7 +43,8 @@ import numpy as np
 
 from ibsim.errors import ConfigError
 from ibsim.networks import layers
-from ibsim.networks.ensemble import RECORD_CHUNK_FLOATS, EnsembleState, GradientStats, _initial_kernel
+from ibsim.networks.ensemble import (RECORD_CHUNK_FLOATS, EnsembleState, GradientStats, _initial_kernel,
+                                    epochs_one_at_a_time)
 from ibsim.networks.network import KerasModelSpec, Network
 from ibsim.networks.tf_setup import tensorflow_module
 from ibsim.seeding import run_rng
@@ -287,6 +288,7 @@ class KerasGroup:
         self._order_rngs = [run_rng(seed, r, "batches") for r in self.runs]
         self._held_out: tuple[Any, Any] | None = None
         self.last_metrics: np.ndarray | None = None
+        self.epochs_metrics: np.ndarray | None = None  # (epochs, 2, 2, R) of the last train_epochs
         self.active = np.ones(self.n_runs, dtype=bool)
         self.steps = 0
 
@@ -298,6 +300,10 @@ class KerasGroup:
         """The held-out samples (inputs ``x``, one-hot ``y``) whose loss and
         accuracy every epoch reports in :attr:`last_metrics` (the test split)."""
         self._held_out = (self._tf.constant(x), self._tf.constant(y))
+
+    def as_inputs(self, a: np.ndarray):
+        """``a`` as :meth:`train_epochs` takes it: a TensorFlow constant."""
+        return self._tf.constant(a)
 
     def train_epoch(self, x, y, with_stats: bool = False) -> GradientStats | None:
         """Train every active run for one epoch on ``x`` (n, features), one-hot ``y``.
@@ -339,6 +345,12 @@ class KerasGroup:
         self.steps += n_steps
         self.last_metrics = metrics
         return GradientStats(means, stds) if with_stats else None
+
+    def train_epochs(self, x, y, count: int, with_stats: bool = False) -> GradientStats | None:
+        """``count`` epochs of :meth:`train_epoch`, as :meth:`Ensemble.train_epochs
+        <ibsim.networks.ensemble.Ensemble.train_epochs>` (every epoch's metrics in
+        :attr:`epochs_metrics`, the last epoch's gradient statistics)."""
+        return epochs_one_at_a_time(self, x, y, count, with_stats)
 
     def weight_norms(self) -> np.ndarray:
         """Frobenius norm of every recorded layer's weight matrix, per run:

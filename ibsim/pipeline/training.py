@@ -111,20 +111,21 @@ class Recording:
         for sink in self.sinks:
             sink.write(slot, outputs, going)
 
-    def epoch_metrics(self, epoch: int) -> None:
+    def epoch_metrics(self, epoch: int, metrics: np.ndarray | None = None) -> None:
         """Keep the loss and accuracy of the runs still going after ``epoch``
         (every epoch, recorded or not), as Keras' history has them: on the
         training split the means over the epoch's mini-batches, on the test
-        split after the epoch; computed by the compiled epoch itself (float32),
-        and for epoch 0 (no mini-batches yet) by a read-out of both splits."""
+        split after the epoch; computed by the compiled epoch itself (float32)
+        and given as ``metrics`` (2 kinds, 2 splits, R), and for epoch 0 (no
+        mini-batches yet) by a read-out of both splits."""
         s = self.summary
         going = s.run_status == COMPLETED
         if epoch == 0:
             probabilities = self.ensemble.predict(self.data.splits.full_dataset.X)
             metrics = np.array([loss_and_accuracy(probabilities[:, rows], labels) for rows, labels
                                 in self.metric_rows]).transpose(1, 0, 2)  # (2 kinds, splits, R)
-        else:
-            metrics = np.asarray(self.ensemble.last_metrics)
+        elif metrics is None:
+            raise ValueError(f"the metrics of epoch {epoch} are needed")
         s.epoch_loss[:, epoch] = np.where(going[:, None], metrics[0].T, np.nan)
         s.epoch_accuracy[:, epoch] = np.where(going[:, None], metrics[1].T, np.nan)
 
@@ -225,9 +226,8 @@ class GroupTraining:
         if plan.inline_estimators:
             sinks.append(self.inline)
         self.recorder = Recording(self.ensemble, data, self.summary, sinks, config.record_gradients)
-        tf = self.ensemble._tf
-        self.x_train = tf.constant(data.splits.training.X)
-        self.y_train = tf.constant(data.splits.training.Y)
+        self.x_train = self.ensemble.as_inputs(data.splits.training.X)
+        self.y_train = self.ensemble.as_inputs(data.splits.training.Y)
         if checkpoint is not None:
             self._restore(checkpoint)
         else:
@@ -262,22 +262,44 @@ class GroupTraining:
         """All epochs trained, or every run stopped."""
         return self.epoch >= self.config.epochs or not (self.summary.run_status == COMPLETED).any()
 
+    def next_span(self) -> int:
+        """Epochs that can be trained in one call from here: up to the next
+        recorded epoch, the next checkpoint or the last epoch; 1 with early
+        stopping (its check follows every epoch); 0 when finished."""
+        if self.finished:
+            return 0
+        config = self.config
+        span = config.epochs - self.epoch
+        if config.early_stopping:
+            span = 1
+        if self.slot < len(self.epochs):
+            span = min(span, int(self.epochs[self.slot]) - self.epoch)
+        if config.checkpoint_every:
+            span = min(span, config.checkpoint_every - self.epoch % config.checkpoint_every)
+        return max(1, span)
+
     def run_epochs(self, count: int) -> int:
         """Train up to ``count`` more epochs, recording as scheduled and stopping
-        runs early if configured; returns how many epochs ran."""
+        runs early if configured; returns how many epochs ran. Epochs between
+        recorded ones are trained in one call of the ensemble (:meth:`next_span`):
+        the same numbers as one call per epoch."""
         done = 0
         config = self.config
         monitor = "test" if config.early_stopping_monitor == "test_accuracy" else "training"
         while done < count and not self.finished:
-            recorded = self.slot < len(self.epochs) and self.epochs[self.slot] == self.epoch + 1
-            gradients = self.ensemble.train_epoch(self.x_train, self.y_train,
-                                                  with_stats=recorded and config.record_gradients)
-            self.epoch += 1
-            done += 1
+            span = min(self.next_span(), count - done)
+            recorded = self.slot < len(self.epochs) and self.epochs[self.slot] == self.epoch + span
+            gradients = self.ensemble.train_epochs(self.x_train, self.y_train, span,
+                                                   with_stats=recorded and config.record_gradients)
+            metrics = np.asarray(self.ensemble.epochs_metrics)
+            for k in range(span - 1):  # the epochs before the last: no run stopped in them
+                self.recorder.epoch_metrics(self.epoch + 1 + k, metrics[k])
+            self.epoch += span
+            done += span
             if recorded:
                 self.recorder.record(self.slot, self.epoch, gradients)
                 self.slot += 1
-            self.recorder.epoch_metrics(self.epoch)
+            self.recorder.epoch_metrics(self.epoch, metrics[-1])
             if config.early_stopping:
                 self.recorder.stop_early(self.epoch, config.early_stopping, monitor)
             if config.checkpoint_every and self.epoch % config.checkpoint_every == 0 and not self.finished:
@@ -323,5 +345,5 @@ def train_group(
     with progress(total=config.epochs, initial=training.epoch, desc=f"train {label}", disable=quiet,
                   unit="epochs") as bar:
         while not training.finished:
-            bar.update(training.run_epochs(1))
+            bar.update(training.run_epochs(training.next_span()))
     return training.finish()
