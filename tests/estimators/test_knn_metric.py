@@ -80,6 +80,24 @@ def test_the_compiled_search_equals_ckdtree_bit_for_bit(kind, metric, p):
                                           tree.query_ball_point(x, radius, p=p, return_length=True))
 
 
+@pytest.mark.parametrize("metric,p", [("chebyshev", np.inf), ("euclidean", 2)])
+def test_a_full_size_block_equals_ckdtree_on_one_and_two_threads(metric, p):
+    """The entropy's search as the estimator runs it: 8 noisy copies of 4096 samples of a saturated
+    layer (many equal centres, so clusters of hundreds of points), on one thread and on two."""
+    rng = np.random.default_rng(21)
+    centres = np.tanh(4 * rng.normal(size=(4096, 4)))
+    centres[:2000] = np.round(centres[:2000])  # saturated patterns: 81 centres shared by 2000 samples
+    x = np.repeat(centres, 8, axis=0) + 0.0316 * rng.normal(size=(32768, 4))
+    tree = cKDTree(x)
+    kth = tree.query(x, k=4, p=p)[0][:, -1]
+    radius = np.nextafter(kth, 0) * rng.choice([1.0, 6.0], len(x))  # strictly within, or well beyond
+    counts = tree.query_ball_point(x, radius, p=p, return_length=True)
+    assert counts.min() <= 3 and counts.max() > 30  # not trivially all k
+    for threads in (1, 2):
+        np.testing.assert_array_equal(kernels.knn_kth_distance(x, 3, metric, num_threads=threads), kth)
+        np.testing.assert_array_equal(kernels.knn_count_within(x, radius, metric, num_threads=threads), counts)
+
+
 def _ckdtree_kth(points, k, metric="chebyshev", split=None):
     return cKDTree(points).query(points, k=k + 1, p=np.inf)[0][:, -1]
 

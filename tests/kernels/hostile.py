@@ -248,7 +248,7 @@ def renyi2_cases() -> Iterator[tuple[str, dict]]:
 
 
 def _knn_point_sets(rng: np.random.Generator) -> Iterator[tuple[str, np.ndarray]]:
-    """Point sets for the k-NN kernels: ties (lattice points), duplicates, clusters, 1 to 17 dimensions."""
+    """Point sets for the k-NN kernels: ties (lattice points), duplicates, clusters, lopsided splits, 1 to 17 dims."""
     for shape in [(5, 1), (40, 2), (300, 3), (200, 10), (150, 17)]:
         yield f"normal{shape}", rng.normal(size=shape)
     yield "lattice (ties at every radius)", rng.integers(-3, 4, (300, 3)).astype(np.float64)
@@ -262,6 +262,16 @@ def _knn_point_sets(rng: np.random.Generator) -> Iterator[tuple[str, np.ndarray]
     yield "float32 input", rng.normal(size=(80, 3)).astype(np.float32)
     yield "strided view", rng.normal(size=(100, 8))[::2, ::2]
     yield "huge and tiny values", rng.normal(size=(100, 3)) * np.array([1e150, 1e-150, 1.0])
+    # the tree's splits: lopsided middles (heavy tails, scales halving per point) fall back to medians;
+    # many equal points over several levels; more points than one leaf in 1-D; N = k + 1
+    yield "Cauchy tails (lopsided splits)", rng.standard_cauchy(size=(1500, 2))
+    yield "scales halving per point (1-D)", (2.0 ** -np.arange(400.0))[:, None]
+    yield "1-D with ties", rng.integers(0, 5, (200, 1)).astype(np.float64)
+    yield "700 equal points", np.full((700, 2), -3.5)
+    yield "N = k + 1", rng.normal(size=(4, 2))
+    yield "noisy copies of saturated patterns (1600 points)", np.repeat(
+        np.sign(rng.normal(size=(200, 5))) * rng.choice([0.999, 0.97], size=(200, 5)), 8, axis=0
+    ) + 0.0316 * rng.normal(size=(1600, 5))
 
 
 def knn_cases(kernel: str) -> Iterator[tuple[str, dict]]:
