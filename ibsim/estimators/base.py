@@ -31,6 +31,8 @@ class LayerBlocks:
         edges: (blocks, n_edges, d) per-neuron bin edges for estimators that
             probe the network (:meth:`Estimator.probe_inputs`): the layer's
             activations on the probe inputs, per block; None otherwise.
+        inputs: (N, features) the samples' inputs, flattened, for estimators
+            that ask for them (:attr:`Estimator.needs_inputs`); None otherwise.
     """
 
     acts: np.ndarray
@@ -40,6 +42,7 @@ class LayerBlocks:
     n_groups: int = 0
     ranges: np.ndarray | None = None
     edges: np.ndarray | None = None
+    inputs: np.ndarray | None = None
 
 
 #: Columns of :meth:`Estimator.estimate_blocks_with_error`: I(X;T), I(T;Y) and
@@ -80,6 +83,13 @@ class Estimator(Component):
     #: Whether :meth:`estimate_blocks_with_error` reports a standard error
     #: beside each estimate (stored as ``I_XT_se``/``I_TY_se`` in results files).
     reports_error: ClassVar[bool] = False
+
+    @property
+    def needs_inputs(self) -> bool:
+        """Whether the estimator needs the samples' inputs
+        (:attr:`LayerBlocks.inputs`): the pipeline passes them only then, and
+        ``ibsim estimate`` (a results file keeps no inputs) refuses it."""
+        return False
 
     @property
     def runs_inline(self) -> bool:
@@ -155,6 +165,7 @@ class Estimator(Component):
         input_group: xr.DataArray | np.ndarray | None = None,
         n_classes: int | None = None,
         ranges: xr.DataArray | np.ndarray | None = None,
+        inputs: np.ndarray | None = None,
     ) -> xr.Dataset:
         """Estimate over every dim of ``activations`` but ``sample`` and the neuron dim.
 
@@ -166,6 +177,8 @@ class Estimator(Component):
             ranges: (..., 2) activation ranges for estimators whose bins follow
                 the data; by default taken per block ("block" scope) or over the
                 ``epoch`` dim ("layer" scope). The "global" scope needs them given.
+            inputs: (sample, ...) the inputs, for estimators that
+                :attr:`needs_inputs` (flattened per sample); ignored by the others.
 
         Returns:
             A Dataset with ``I_XT`` and ``I_TY`` (bits) over the leading dims,
@@ -188,6 +201,8 @@ class Estimator(Component):
             groups=groups,
             n_groups=n_groups,
         )
+        if inputs is not None and self.needs_inputs:
+            layer.inputs = np.asarray(inputs).reshape(len(y), -1)
         if ranges is not None:
             layer.ranges = np.asarray(ranges, dtype=np.float64).reshape(-1, 2)
         elif self.range_scope is not None:

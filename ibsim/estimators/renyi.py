@@ -13,15 +13,24 @@ the joint entropy of two variables is that of the normalised Hadamard product
     I(T;Y) = S_α(A_T) + S_α(A_Y) - S_α(A_T, A_Y)
 
 as Wickstrøm et al. (2019) draw information planes of CNNs. Y's kernel is the
-label kernel ``[y_i == y_j]``. X's kernel here is the identity of the inputs,
-``[x_i == x_j]`` (the groups of identical inputs): the estimators get the
-layer's activations, labels and input groups, not the inputs themselves, and a
-results file keeps no inputs to estimate from again. With distinct inputs this
-is the limit of the papers' Gaussian input kernel for a small input width:
-S(A_X) = log2 N, the joint is diagonal (log2 N) and I(X;T) = S_α(A_T); with
-repeated inputs S(A_X) is the Rényi entropy of the group sizes and the joint
-is block-diagonal by group. Both discrete kernels make the joint matrices block
-diagonal (by class, by input group), so their spectra are those of the blocks.
+label kernel ``[y_i == y_j]``. X's kernel (``x_kernel``) is either
+
+- "identity" (default): ``[x_i == x_j]`` (the groups of identical inputs), which
+  needs nothing but the groups a results file keeps. With distinct inputs
+  this is the limit of the papers' Gaussian input kernel for a small input
+  width: S(A_X) = log2 N, the joint is diagonal (log2 N) and I(X;T) = S_α(A_T);
+  with repeated inputs S(A_X) is the Rényi entropy of the group sizes and the
+  joint is block-diagonal by group; or
+- "inputs": the papers' Gaussian kernel on the input values (flattened: for
+  images the tensor kernel of Wickstrøm et al., ``exp(-|X_i - X_j|_F^2 /
+  (2 sigma_X^2))``) with width ``x_sigma`` (by default the ``sigma`` rule). It
+  needs the inputs (:attr:`LayerBlocks.inputs`): the pipeline passes them, a
+  results file keeps none. The joint kernel ``K_X ∘ K_T`` is the Gaussian
+  kernel of width 1 on the concatenated ``[x / sigma_X, t / sigma_T]``, so it
+  takes the same paths as a layer.
+
+Both discrete kernels make the joint matrices block diagonal (by class, by
+input group), so their spectra are those of the blocks.
 
 Paths (the same numbers to the stated accuracy, chosen by N and α):
 
@@ -43,11 +52,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ibsim.errors import EstimatorError
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks
 from ibsim.estimators.kernels import check_finite_blocks, renyi2_entropies
-from ibsim.params import AnyOf, Interval, Options, Param, Predicate
+from ibsim.params import AnyOf, Constant, Interval, Options, Param, Predicate
 
 #: Lanczos steps of the stochastic-trace path.
 LANCZOS_STEPS = 40
@@ -58,6 +68,13 @@ SILVERMAN_GAMMA = 0.8
 #: Bytes of one tile of the Gram matrix in the stochastic path.
 _TILE_BYTES = 32 * 2**20
 _EPS = np.finfo(np.float64).eps
+#: Why the NumPy paths run on one BLAS thread: the same numbers, bit for bit,
+#: whatever the caller's thread count (inline estimation limits itself to one
+#: thread, ``ibsim estimate`` and deferred units use all of a worker's), and
+#: two BLAS threads on a loaded 2-core machine ran the eigen-solver up to 27
+#: times slower than one (measured). The α = 2 pair sums are compiled and
+#: thread-count independent by construction.
+_ONE_BLAS_THREAD = 1
 
 
 def _alpha(value: object) -> float:
@@ -83,9 +100,13 @@ def _sq_norms(x: np.ndarray) -> np.ndarray:
 
 
 def _sq_distances(x: np.ndarray, rows: slice, norms: np.ndarray) -> np.ndarray:
-    """Squared distances of ``x[rows]`` to every row of (centred) ``x``, >= 0."""
-    d2 = norms[rows, None] + norms[None, :] - 2.0 * (x[rows] @ x.T)
-    return np.maximum(d2, 0.0, out=d2)
+    """Squared distances of ``x[rows]`` to every row of (centred) ``x``, >= 0;
+    values within the rounding error of the expansion (8 eps (|x_i|^2 + |x_j|^2))
+    are 0, so that identical rows are at distance 0 exactly."""
+    scale = norms[rows, None] + norms[None, :]
+    d2 = scale - 2.0 * (x[rows] @ x.T)
+    d2[d2 <= 8.0 * _EPS * scale] = 0.0
+    return d2
 
 
 def _tile_rows(m: int) -> int:
@@ -272,7 +293,7 @@ def _block_entropy(x: np.ndarray, parts: np.ndarray | None, sigma: float, alpha:
     return math.log2(trace) / (1.0 - alpha)
 
 
-def matrix_renyi_entropy(x: np.ndarray, sigma: float | str, alpha: float = 2.0, k: int = 10,
+def matrix_renyi_entropy(x: np.ndarray, sigma: float | str, alpha: float = 1.01, k: int = 10,
                          exact_limit: int = 4096, probes: int = 32, seed: int = 0) -> float:
     """Matrix-based Rényi α-entropy in bits of samples ``x`` (N, d).
 
@@ -295,6 +316,12 @@ def matrix_renyi_entropy(x: np.ndarray, sigma: float | str, alpha: float = 2.0, 
         alpha = _alpha(alpha)
     except ValueError:
         raise EstimatorError(f"the order α must be > 0 and != 1, got {alpha!r}") from None
+    with threadpool_limits(_ONE_BLAS_THREAD, user_api="blas"):  # see _ONE_BLAS_THREAD
+        return _matrix_renyi_entropy(x, sigma, alpha, k, exact_limit, probes, seed)
+
+
+def _matrix_renyi_entropy(x: np.ndarray, sigma: float | str, alpha: float, k: int, exact_limit: int, probes: int,
+                          seed: int) -> float:
     width = kernel_width(x, sigma, k)
     if width == 0.0:  # a rule on samples that all coincide with their neighbours: the σ -> 0 limit
         return _discrete_renyi(np.unique(x, axis=0, return_counts=True)[1].astype(np.float64), alpha)
@@ -307,30 +334,74 @@ def matrix_renyi_entropy(x: np.ndarray, sigma: float | str, alpha: float = 2.0, 
 class Renyi(Estimator):
     """Matrix-based Rényi α-entropy estimates of I(X;T) and I(T;Y) (see the module).
 
-    Defaults: α = 2 and the "silverman" width, the fast exact path (0.3 s for a
-    4096 x 10 block). The papers' α = 1.01 with the "knn" width takes the eigen
-    path: about 80 s per 4096-sample block on a 2-core machine.
+    Defaults: the papers' α = 1.01 (the eigen path up to ``exact_limit``
+    distinct rows; docs/estimators.md gives its cost per block), the
+    "silverman" width and X's identity kernel. α = 2 takes exact pair sums in
+    O(N d) memory, 100-200 times faster at N = 4096 (measured; docs/estimators.md).
     """
 
     name = "renyi"
     PARAMS = {
-        "alpha": Param(Predicate(_alpha, "a float in the range (0, inf) other than 1"), 2.0,
-                       "order α of the entropy (α = 2: exact pair sums at any N)"),
+        "alpha": Param(Predicate(_alpha, "a float in the range (0, inf) other than 1"), 1.01,
+                       "order α of the entropy (α = 2: exact pair sums at any N, much faster)"),
         "sigma": Param(AnyOf(Interval(float, 0, None, "neither"), Options(["silverman", "knn"])), "silverman",
                        "kernel width of the layer's Gram matrix, or a rule: 'silverman', 'knn'"),
         "k": Param(Interval(int, 1, None), 10, "neighbours of the 'knn' width rule"),
+        "x_kernel": Param(Options(["identity", "inputs"]), "identity",
+                          "X's kernel: 'identity' of the inputs (groups) or a Gaussian on the input values"),
+        "x_sigma": Param(AnyOf(Constant(None), Interval(float, 0, None, "neither"), Options(["silverman", "knn"])),
+                         None, "kernel width of the inputs (x_kernel = 'inputs'); unset: the sigma rule"),
         "exact_limit": Param(Interval(int, 2, None), 4096,
                              "most distinct rows per matrix for the eigen-solver (above: stochastic trace)"),
         "probes": Param(Interval(int, 1, None), 32, "probe vectors of the stochastic trace"),
         "seed": Param(Interval(int, 0, None), 0, "seed of the stochastic trace's probes"),
     }
 
+    @property
+    def trace_probes(self) -> int:
+        """The ``probes`` parameter (``self.probes`` is the base class's flag for
+        estimators that probe the network, which this one is not)."""
+        return int(self._params["probes"])
+
     def widths(self, acts: np.ndarray) -> np.ndarray:
         """The kernel width of each block (blocks, N, d)."""
         return np.array([kernel_width(np.asarray(block, dtype=np.float64), self.sigma, self.k)
                          for block in acts])
 
+    @property
+    def needs_inputs(self) -> bool:
+        """Whether X's kernel is on the input values (``x_kernel = "inputs"``)."""
+        return self.x_kernel == "inputs"
+
+    def _scaled_inputs(self, blocks: LayerBlocks, n: int) -> np.ndarray | None:
+        """The inputs (N, features) divided by their kernel width, or None where
+        X's kernel is the identity of the inputs (``x_kernel = "identity"``, or a
+        width rule that gives 0: the identity is its limit)."""
+        if not self.needs_inputs:
+            return None
+        if blocks.inputs is None:
+            raise EstimatorError("renyi(x_kernel='inputs') needs the samples' inputs: run it in an experiment "
+                                 "(a results file keeps no inputs) or pass inputs=... to estimate()")
+        x = np.asarray(blocks.inputs, dtype=np.float64).reshape(len(blocks.inputs), -1)
+        if len(x) != n:
+            raise EstimatorError(f"the inputs have {len(x)} samples, the layer {n}")
+        if not np.all(np.isfinite(x)):
+            raise EstimatorError("the inputs contain NaN or infinite values")
+        width = kernel_width(x, self.sigma if self.x_sigma is None else self.x_sigma, self.k)
+        return None if width == 0.0 else x / width
+
+    def _entropy(self, x: np.ndarray, parts: np.ndarray | None = None) -> float:
+        """S_α of the unit-width Gaussian kernel of ``x`` (N, d), block diagonal by
+        ``parts``: exact pair sums for α = 2 without parts, else the spectra."""
+        if self.alpha == 2.0 and parts is None:
+            return float(renyi2_entropies(x[None], 1.0)[0, 0])
+        return _block_entropy(x, parts, 1.0, self.alpha, self.exact_limit, self.trace_probes, self.seed)
+
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
+        with threadpool_limits(_ONE_BLAS_THREAD, user_api="blas"):  # see _ONE_BLAS_THREAD
+            return self._estimate_blocks(blocks)
+
+    def _estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
         acts = np.asarray(blocks.acts, dtype=np.float32)
         check_finite_blocks(acts)
         n = acts.shape[1]
@@ -339,8 +410,12 @@ class Renyi(Estimator):
         labels = np.asarray(blocks.labels, dtype=np.int64)
         groups = blocks.groups if blocks.groups is not None and 0 < blocks.n_groups < n else None
         alpha = self.alpha
+        inputs = self._scaled_inputs(blocks, n)
         s_y = _discrete_renyi(np.bincount(labels).astype(np.float64), alpha)
-        s_x = math.log2(n) if groups is None else _discrete_renyi(np.bincount(groups).astype(np.float64), alpha)
+        if inputs is not None:
+            s_x = self._entropy(inputs)
+        else:
+            s_x = math.log2(n) if groups is None else _discrete_renyi(np.bincount(groups).astype(np.float64), alpha)
         widths = self.widths(acts)
         joint = np.empty((len(acts), 3))  # S(T), S(T, Y), S(T, X)
         smooth = widths > 0
@@ -355,12 +430,18 @@ class Renyi(Estimator):
                                             alpha)
                             for pair in (codes[:, None], np.stack([codes, labels], 1),
                                          np.stack([codes, groups if groups is not None else np.arange(n)], 1))]
+                if inputs is not None:  # K_X ∘ [t_i == t_j]: block diagonal by pattern
+                    joint[b, 2] = self._entropy(inputs, codes)
                 continue
-            run = dict(sigma=float(widths[b]), alpha=alpha, exact_limit=self.exact_limit, probes=self.probes,
+            run = dict(sigma=float(widths[b]), alpha=alpha, exact_limit=self.exact_limit, probes=self.trace_probes,
                        seed=self.seed)
             joint[b, 0] = _block_entropy(x, None, **run)
             joint[b, 1] = _block_entropy(x, labels, **run)
-            joint[b, 2] = math.log2(n) if groups is None else _block_entropy(x, groups, **run)
+            if inputs is None:
+                joint[b, 2] = math.log2(n) if groups is None else _block_entropy(x, groups, **run)
+        if inputs is not None:  # K_X ∘ K_T: the unit-width kernel of [x / sigma_X, t / sigma_T]
+            for b in np.flatnonzero(smooth):
+                joint[b, 2] = self._entropy(np.concatenate([inputs, acts[b] / widths[b]], axis=1))
         i_xt = s_x + joint[:, 0] - joint[:, 2]
         i_ty = s_y + joint[:, 0] - joint[:, 1]
         return np.stack([i_xt, i_ty], axis=1)

@@ -25,11 +25,15 @@ class Samples:
     n_classes: int
     groups: np.ndarray | None
     n_groups: int
+    inputs: np.ndarray | None = None  # (N, features), for estimators that need them
 
     @classmethod
-    def of(cls, view: SplitView, n_classes: int) -> "Samples":
-        """The samples of one estimated split."""
-        return cls(view.labels, n_classes, view.groups, view.n_groups)
+    def of(cls, view: SplitView, n_classes: int, X: np.ndarray | None = None) -> "Samples":
+        """The samples of one estimated split; with the recorded split's inputs
+        ``X`` (given only when an estimator :attr:`~ibsim.estimators.Estimator.needs_inputs`)
+        the split's inputs, flattened."""
+        inputs = None if X is None else (X if view.rows is None else X[view.rows]).reshape(len(view.labels), -1)
+        return cls(view.labels, n_classes, view.groups, view.n_groups, inputs)
 
 
 def split_block(acts: np.ndarray, view: SplitView) -> np.ndarray:
@@ -69,6 +73,7 @@ def estimate_layer(
     blocks = LayerBlocks(
         acts=acts, labels=samples.labels, n_classes=samples.n_classes, groups=samples.groups,
         n_groups=samples.n_groups, ranges=ranges, edges=edges,
+        inputs=samples.inputs if estimator.needs_inputs else None,
     )
     try:
         return estimator.estimate_blocks_with_error(blocks)
@@ -96,7 +101,8 @@ class InlineEstimation:
         self.estimators = [config.components.estimators[i] for i in indices]
         self.probe_rows = [data.probe_rows.get(e.spec) for e in self.estimators]
         self.views = data.views
-        self.samples = [Samples.of(view, data.n_classes) for view in data.views]
+        X = data.recorded.X if any(e.needs_inputs for e in self.estimators) else None
+        self.samples = [Samples.of(view, data.n_classes, X) for view in data.views]
         self.summary = summary
         n_layers = summary.act_min.shape[2]
         self.values = np.full((len(indices), len(summary.runs), len(epochs), n_layers, len(data.views),
@@ -148,6 +154,8 @@ def estimate_unit(
     valid = epochs[None, e0:e1] <= summary.stop_epoch[:, None]
     widths = [array.shape[-1] for array in arrays]
     rows = data.probe_rows.get(estimator.spec)
+    samples = [Samples.of(view, data.n_classes, data.recorded.X if estimator.needs_inputs else None)
+               for view in views]
     for position, run in enumerate(summary.runs):
         slots = np.flatnonzero(valid[position])
         if slots.size == 0:
@@ -159,6 +167,5 @@ def estimate_unit(
             for s, view in enumerate(views):
                 block_range = None if ranges[s] is None else ranges[s][position, e0 + slots, layer]
                 result[position, slots, layer, s] = estimate_layer(
-                    estimator, split_block(acts, view), Samples.of(view, data.n_classes), block_range, where, layer,
-                    edges)
+                    estimator, split_block(acts, view), samples[s], block_range, where, layer, edges)
     return result

@@ -7,11 +7,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import xarray as xr
 
+from ibsim import Config, Experiment
 from ibsim.errors import ConfigError, EstimatorError
-from ibsim.estimators import ESTIMATORS, LayerBlocks
-from ibsim.estimators import reference
+from ibsim.estimators import ESTIMATORS, LayerBlocks, reference
 from ibsim.estimators.renyi import knn_sigma, matrix_renyi_entropy, silverman_sigma
+from ibsim.pipeline.reestimate import estimate_file
+from tests.conftest import CONFIGS
 
 
 def _layer(n: int = 200, d: int = 4, blocks: int = 2, seed: int = 0):
@@ -174,3 +177,128 @@ def test_conv_sized_layer_alpha_two_without_n_by_n_memory():
         tracemalloc.stop()
     assert np.isfinite(got).all() and 0 <= got[0, 0] <= math.log2(n) + 1e-9
     assert peak < n * n * 8 / 4
+
+
+def test_default_order_is_the_papers_1_01():
+    acts, labels = _layer(n=120, blocks=1)
+    default = ESTIMATORS.get("renyi")(sigma=0.6)
+    assert default.alpha == 1.01 and not default.needs_inputs
+    layer = LayerBlocks(acts=acts, labels=labels, n_classes=2, n_groups=120)
+    got = default.estimate_blocks(layer)
+    np.testing.assert_allclose(got[0], _dense_mi(acts[0].astype(np.float64), labels, 0.6, 1.01), rtol=0, atol=1e-6)
+    assert not np.allclose(got, ESTIMATORS.get("renyi")(sigma=0.6, alpha=2.0).estimate_blocks(layer))
+    assert matrix_renyi_entropy(acts[0], 0.6) == pytest.approx(
+        reference.renyi_entropy_dense(reference.gaussian_gram(acts[0].astype(np.float64), 0.6), 1.01), abs=1e-6)
+
+
+def _images(n: int = 90, seed: int = 3):
+    """Small 'images' (n, 3, 3) whose classes differ, and a layer computed from them."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    images = (rng.random((n, 3, 3)) + 0.5 * labels[:, None, None]).astype(np.float32)
+    weights = rng.normal(size=(9, 4))
+    acts = np.stack([np.tanh(images.reshape(n, 9) @ weights), np.tanh(images.reshape(n, 9) @ weights * 0.2)])
+    return images, acts.astype(np.float32), labels
+
+
+@pytest.mark.parametrize("alpha", [1.01, 2.0, 3.0])
+@pytest.mark.parametrize("x_sigma", [None, 0.7])
+def test_input_kernel_matches_the_dense_formulas(alpha, x_sigma):
+    images, acts, labels = _images()
+    estimator = ESTIMATORS.get("renyi")(alpha=alpha, sigma="knn", x_kernel="inputs", x_sigma=x_sigma)
+    assert estimator.needs_inputs
+    got = estimator.estimate_blocks(LayerBlocks(acts=acts, labels=labels, n_classes=3, n_groups=len(labels),
+                                                inputs=images.reshape(len(images), -1)))
+    x = images.reshape(len(images), -1).astype(np.float64)
+    gram_x = reference.gaussian_gram(x, knn_sigma(x, 10) if x_sigma is None else x_sigma)
+    label_gram = (labels[:, None] == labels[None, :]).astype(np.float64)
+    for b in range(len(acts)):
+        t = acts[b].astype(np.float64)
+        gram_t = reference.gaussian_gram(t, knn_sigma(t, 10))
+        s_t = reference.renyi_entropy_dense(gram_t, alpha)
+        s_x = reference.renyi_entropy_dense(gram_x, alpha)
+        want_xt = s_x + s_t - reference.renyi_entropy_dense(gram_x * gram_t, alpha)
+        want_ty = reference.renyi_entropy_dense(label_gram, alpha) + s_t - reference.renyi_entropy_dense(
+            gram_t * label_gram, alpha)
+        # alpha = 2's joint runs in the compiled kernel on float32 coordinates
+        np.testing.assert_allclose(got[b], [want_xt, want_ty], rtol=0, atol=1e-4 if alpha == 2.0 else 1e-6)
+        # the Hadamard joint is at least either marginal (Yu et al. 2019): 0 <= I(X;T) <= min(S_X, S_T)
+        assert -1e-6 <= got[b, 0] <= min(s_x, s_t) + 1e-4
+    # a Gaussian input kernel blurs nearby inputs together: below the identity kernel's log2 N bound
+    assert np.all(got[:, 0] < math.log2(len(labels)))
+
+
+def test_input_kernel_refusals_and_identity_limit():
+    images, acts, labels = _images()
+    estimator = ESTIMATORS.get("renyi")(x_kernel="inputs", sigma=0.5)
+    layer = LayerBlocks(acts=acts, labels=labels, n_classes=3, n_groups=len(labels))
+    with pytest.raises(EstimatorError, match="needs the samples' inputs"):
+        estimator.estimate_blocks(layer)
+    layer.inputs = images[:-1].reshape(len(images) - 1, -1)
+    with pytest.raises(EstimatorError, match="89 samples, the layer 90"):
+        estimator.estimate_blocks(layer)
+    bad = images.reshape(len(images), -1).copy()
+    bad[4, 2] = np.inf
+    layer.inputs = bad
+    with pytest.raises(EstimatorError, match="inputs contain NaN"):
+        estimator.estimate_blocks(layer)
+    with pytest.raises(ConfigError, match="x_kernel"):
+        ESTIMATORS.get("renyi")(x_kernel="pixels")
+    with pytest.raises(ConfigError, match="x_sigma"):
+        ESTIMATORS.get("renyi")(x_sigma=0.0)
+    # inputs that each have more than k copies: the 'knn' width is 0 and X's kernel is the identity of the groups
+    groups = np.repeat(np.arange(6), 15)
+    copies = np.repeat(images[:6], 15, axis=0).reshape(90, -1)
+    layer = LayerBlocks(acts=acts, labels=labels, n_classes=3, groups=groups, n_groups=6)
+    by_groups = ESTIMATORS.get("renyi")(sigma=0.5).estimate_blocks(layer)
+    layer.inputs = copies
+    np.testing.assert_allclose(ESTIMATORS.get("renyi")(sigma=0.5, x_kernel="inputs", x_sigma="knn", k=3)
+                               .estimate_blocks(layer), by_groups, rtol=0, atol=1e-12)
+
+
+def test_input_kernel_through_estimate_and_only_for_estimators_that_ask():
+    images, acts, labels = _images()
+    cube = xr.DataArray(acts, dims=("epoch", "sample", "neuron"))
+    estimator = ESTIMATORS.get("renyi")(x_kernel="inputs", sigma="knn")
+    got = estimator.estimate(cube, labels, inputs=images)
+    want = estimator.estimate_blocks(LayerBlocks(acts=acts, labels=labels, n_classes=3, n_groups=len(labels),
+                                                 inputs=images.reshape(len(images), -1)))
+    np.testing.assert_array_equal(got["I_XT"].values, want[:, 0])
+    identity = ESTIMATORS.get("renyi")(sigma="knn")  # ignores inputs: the same numbers with or without them
+    np.testing.assert_array_equal(identity.estimate(cube, labels, inputs=images)["I_XT"].values,
+                                  identity.estimate(cube, labels)["I_XT"].values)
+
+
+def test_estimator_stochastic_path_uses_its_probes():
+    # the estimator above exact_limit: the stochastic trace with the estimator's own `probes` parameter
+    acts, labels = _layer(n=240, blocks=1)
+    layer = LayerBlocks(acts=acts, labels=labels, n_classes=2, n_groups=240)
+    exact = ESTIMATORS.get("renyi")(sigma=0.7).estimate_blocks(layer)
+    few = ESTIMATORS.get("renyi")(sigma=0.7, exact_limit=100, probes=4, seed=1)
+    assert few.trace_probes == 4 and few.probes is False  # `probes` the flag of network-probing estimators
+    got = few.estimate_blocks(layer)
+    np.testing.assert_allclose(got, exact, rtol=0, atol=0.1)
+    assert not np.array_equal(got, ESTIMATORS.get("renyi")(sigma=0.7, exact_limit=100, probes=8, seed=1)
+                              .estimate_blocks(layer))
+
+
+def test_input_kernel_in_the_pipeline_inline_and_deferred(tmp_path):
+    # the pipeline hands the inputs to the estimator that asks (inline and in deferred units alike), the
+    # others compute what they did; a results file keeps no inputs, so `ibsim estimate` refuses it
+    specs = ['renyi(sigma="knn", x_kernel="inputs")', 'renyi(sigma="knn")']
+    config = Config.from_toml(CONFIGS / "smoke.toml", ["epochs=2", "n_runs=1", "architecture=[5,3]",
+                                                       'calculate_mi_for="test"', "save_activations=true"])
+    config = config.replace(estimator=specs, discretization_range=None)
+    inline, deferred = tmp_path / "inline.nc", tmp_path / "deferred.nc"
+    Experiment(config=config).run(inline, backend="serial").close()
+    Experiment(config=config.replace(inline_estimation=False)).run(deferred, backend="serial").close()
+    with xr.open_dataset(inline) as ran, xr.open_dataset(deferred) as later:
+        for variable in ("I_XT", "I_TY"):
+            np.testing.assert_array_equal(ran[variable].values, later[variable].values)
+        by_inputs, by_identity = (ran["I_XT"].sel(estimator=ran["estimator"].values[i]).values for i in (0, 1))
+        n = ran.sizes["sample"]
+    assert np.isfinite(by_inputs).all() and (by_inputs >= -1e-6).all()
+    # I(X;T) <= S(A_T), which is the identity kernel's I(X;T) for distinct inputs; and below log2 N
+    assert (by_inputs <= by_identity + 1e-6).all() and (by_inputs < math.log2(n)).all()
+    with pytest.raises(ConfigError, match="inputs"):
+        estimate_file(inline, specs[0], tmp_path / "again.nc", backend="serial")
