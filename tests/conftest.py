@@ -46,6 +46,12 @@ def _quiet_tensorflow(monkeypatch):
 SLOW: dict[str, str] = {
     # whole files
     "tests/reproductions/test_reproductions.py": "306 s: the reproductions, with confidence intervals",
+    "tests/reproductions/test_wickstrom.py": "25 s (digits) + 200 s (MNIST, with the shared data): conv nets, Rényi",
+    "tests/reproductions/test_goldfeld.py": "the noisy-network reproduction --quick",
+    "tests/reproductions/test_chelombiev.py": "the adaptive-estimator reproduction --quick",
+    "tests/reproductions/test_dispute.py": "the dispute table --quick (every estimator)",
+    "tests/test_compiled_trainer.py::test_a_compiled_job_never_imports_tensorflow": "15-30 s: a job in a subprocess",
+    "tests/test_file_storage.py::test_zstd_survives_tensorflow_imported_first": "10-30 s: TensorFlow's import",
     "tests/faults/test_parallel_faults.py": "75 s: kills a joblib worker and an MPI rank, then resumes",
     "tests/faults/test_early_stop_parts.py": "4 s: early-stopped runs, then a resumed group",
     # training and resuming, in several processes

@@ -12,22 +12,12 @@ from __future__ import annotations
 import sys
 
 from ibsim.analysis.compression import compression, compression_table
-from ibsim.analysis.reproduction import Ran, arguments, minutes, run_config, write_table
+from ibsim.analysis.reproduction import arguments, minutes, run_config, write_table
 from ibsim.plots.compare import compression_chart, infoplane_grid
-from ibsim.results import Results
 
 #: What --quick changes: 4 runs of each activation, 300 epochs.
 QUICK = ["n_runs=4", "group_size=2", "epochs=300"]
 ACTIVATIONS = ("tanh", "relu")
-
-
-def by_activation(ran: Ran) -> dict[str, Results]:
-    """The sweep's results, keyed by activation function."""
-    found = {}
-    for name in ran.files:
-        results = ran.open(name)
-        found[str(results.config.activation_fn)] = results
-    return {activation: found[activation] for activation in ACTIVATIONS}
 
 
 def estimator_title(label: str) -> str:
@@ -53,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                                  jobs=args.jobs, reuse=args.reuse)
     panels, deltas = [], {}
     for ran in runs.values():
-        results = by_activation(ran)
+        results = ran.by("activation_fn", ACTIVATIONS)
         for label in results["tanh"].estimators:
             title = estimator_title(label)
             panels.append([(f"{activation}, {title}", results[activation], label) for activation in ACTIVATIONS])

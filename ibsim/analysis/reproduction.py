@@ -57,6 +57,25 @@ class Ran:
         """The results of one experiment, read into memory."""
         return Results.load(self.files[name])
 
+    def by(self, key: str, values: Sequence[object]) -> dict[str, Results]:
+        """A sweep's results keyed by the value of one config key, in the order of ``values``.
+
+        Args:
+            key: The swept config key (e.g. ``"activation_fn"``).
+            values: The values wanted (e.g. ``("tanh", "relu")``).
+
+        Raises:
+            KeyError: No experiment of the sweep has one of the values.
+        """
+        found = {}
+        for name in self.files:
+            results = self.open(name)
+            found[str(results.config[key])] = results
+        missing = [str(v) for v in values if str(v) not in found]
+        if missing:
+            raise KeyError(f"no experiment with {key} = {', '.join(missing)} among {sorted(found)}")
+        return {str(value): found[str(value)] for value in values}
+
 
 def run_config(config: str | Path, overrides: Sequence[str], results: Path, *, jobs: int | None = None,
                reuse: bool = False, data_dir: Path | None = None) -> Ran:
