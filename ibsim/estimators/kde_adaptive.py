@@ -10,13 +10,27 @@ The adaptive bounds scale the noise to each block (run, epoch and layer):
 
 the block's largest absolute activation (for non-negative layers, ReLU, the
 layer's maximum activation). ``power = 1`` (the default) makes the variance
-proportional to the maximum, as Chelombiev et al. scale their noise;
-``power = 2`` makes the noise's standard deviation proportional to it, which
-makes the estimate invariant to rescaling the layer; ``power = 0`` is the
+proportional to the maximum, which is how ibsim reads the paper's aKDE (noise
+scaled to the layer's largest activity); ``power = 2`` makes the noise's
+standard deviation proportional to it, which makes the estimate invariant to
+rescaling the layer; ``power = 0`` is the
 fixed bounds with ``variance = scale``. A block of zeros has no spread and
 carries no information under any variance; it gets ``variance = scale``.
 Everything else, formulas and kernel
 (:func:`~ibsim.estimators.kernels.kde_log_sums`), is the fixed bounds'.
+
+Where the rule comes from. The authors' released code (github.com/ivansche/
+adaptive_estimators, commit 584a428, ``calc_kde_info_for_layer`` in
+``idnns/information/information_process.py``) has no adaptive KDE to check it
+against: its KDE path fixes ``sig = 0.01`` for every layer and epoch, adds
+noise ``np.random.normal(0, sig)`` (standard deviation 0.01) to the
+activations, takes their absolute value and applies the Kolchinsky-Tracey
+bounds (``idnns/information/kde.py``) with variance 0.01; and that path runs
+only with ``get_information(..., kde=True)``, which no caller passes (the
+released experiments run EBAB). The paper's text was not available where this
+was checked, so the factor of the rule (``scale``) and its exponent are
+parameters, to be written out in a config (``configs/chelombiev.toml``:
+``scale = 0.1, power = 1.0``).
 
 Under rescaling by ``c > 0`` squared distances grow by ``c**2`` and the
 variance by ``c**power``: the bounds of ``c T`` with ``scale`` equal those of
@@ -42,7 +56,7 @@ class _AdaptiveKDEBound(_KDEBound):
         "scale": Param(Interval(float, 0, None, "neither"), 0.1,
                        "noise variance per unit of (the block's largest absolute activation) ** power"),
         "power": Param(Interval(float, 0, 4), 1.0,
-                       "exponent of the largest absolute activation in the variance (1: the paper's rule)"),
+                       "exponent of the largest absolute activation in the variance (1: proportional to the maximum)"),
     }
 
     def noise_variances(self, acts: np.ndarray) -> np.ndarray:

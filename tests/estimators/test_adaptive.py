@@ -224,8 +224,8 @@ def test_the_variance_is_scale_times_the_blocks_largest_absolute_activation(adap
 @pytest.mark.parametrize("adaptive, fixed", [(KDEUpperAdaptive, KDEUpper), (KDELowerAdaptive, KDELower)])
 @pytest.mark.parametrize("c", [4.0, 0.125])
 def test_rescaling_the_layer(adaptive, fixed, c):
-    """c T: power 1 (the paper's rule) equals T at scale / c, power 2 equals T, the fixed
-    bounds equal T at variance / c**2 -- to the bit for c a power of two."""
+    """c T: power 1 (variance proportional to the maximum) equals T at scale / c, power 2
+    equals T, the fixed bounds equal T at variance / c**2 -- to the bit for c a power of two."""
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 2, 200)
     acts = np.tanh(rng.normal(size=(2, 200, 3)) + labels[None, :, None]).astype(np.float32)
@@ -236,7 +236,7 @@ def test_rescaling_the_layer(adaptive, fixed, c):
                                   adaptive(scale=0.1, power=2).estimate_blocks(_blocks(acts, labels)))
     fixed_scaled = fixed(variance=0.01).estimate_blocks(_blocks(scaled, labels))
     np.testing.assert_array_equal(fixed_scaled, fixed(variance=0.01 / c**2).estimate_blocks(_blocks(acts, labels)))
-    # so the fixed bound and the paper's rule move with the scale; power 2 does not (above)
+    # so the fixed bound and the power-1 rule move with the scale; power 2 does not (above)
     fixed_move = np.abs(fixed_scaled - fixed(variance=0.01).estimate_blocks(_blocks(acts, labels))).max()
     adaptive_move = np.abs(adaptive(scale=0.1).estimate_blocks(_blocks(scaled, labels))
                            - adaptive(scale=0.1).estimate_blocks(_blocks(acts, labels))).max()
