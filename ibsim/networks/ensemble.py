@@ -1029,7 +1029,7 @@ class Ensemble:
         """Every layer's activations on the samples ``x`` as float32 arrays
         (R, samples, width); the last is the softmax read-out. The compiled
         trainer's ensembles are recorded by its own forward pass (the XLA
-        program's numbers, bit for bit, on the nets tested)."""
+        program's numbers to float32 rounding: mostly bit for bit, not always)."""
         if self.compiled is not None:
             return self.compiled.record(self._arrays[: self._n_params], np.asarray(x, np.float32), self.threads)
         n = len(x)
