@@ -8,9 +8,9 @@ samples after each epoch) for R runs: milliseconds per epoch of
 several repeats; compilation and warm-up excluded), so that the ratio is
 measured under the same load. Training only: no recording, no estimation.
 
-OpenMP's threads sleep between calls here (``OMP_WAIT_POLICY=passive``, set
-before anything loads libgomp): spinning after a compiled epoch would steal
-the cores from the XLA epoch that follows it.
+OpenMP's threads sleep between calls (``OMP_WAIT_POLICY=PASSIVE``, which
+``ibsim_ext`` sets before its kernels load): spinning after a compiled epoch
+would steal the cores from the XLA epoch that follows it.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402

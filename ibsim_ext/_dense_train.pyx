@@ -50,6 +50,46 @@ def adam_alphas(float learning_rate, int64_t steps, int64_t n_steps, float[::1] 
     dt_adam_alphas(learning_rate, steps, n_steps, &out[0])
 
 
+cdef dt_net _net(const int64_t[::1] widths, int activation, bint adam, float learning_rate, float max_norm,
+                 int64_t batch, int64_t n_runs):
+    """The kernel's description of the network (``widths`` must outlive it)."""
+    cdef dt_net net
+    net.n_layers = widths.shape[0] - 1
+    net.widths = &widths[0]
+    net.activation = activation
+    net.adam = adam
+    net.learning_rate = learning_rate
+    net.max_norm = max_norm
+    net.batch = batch
+    net.n_runs = n_runs
+    return net
+
+
+cdef void** _table(list arrays, list keep, bint wide) except NULL:
+    """A malloc'ed table of pointers to the data of C-contiguous float32 (or,
+    ``wide``, float64) arrays, whose views are kept alive in ``keep``; free() it."""
+    cdef void** table = <void**>malloc(max(1, len(arrays)) * sizeof(void*))
+    cdef float[::1] view
+    cdef double[::1] view64
+    cdef Py_ssize_t j
+    if not table:
+        raise MemoryError("a pointer table of the compiled trainer")
+    try:
+        for j in range(len(arrays)):
+            if wide:
+                view64 = arrays[j].reshape(-1)
+                keep.append(view64)
+                table[j] = &view64[0]
+            else:
+                view = arrays[j].reshape(-1)
+                keep.append(view)
+                table[j] = &view[0]
+    except BaseException:
+        free(table)
+        raise
+    return table
+
+
 def train_epochs(list params, list slots, list stats, const float[:, ::1] x, const float[:, ::1] y,
                  const int32_t[::1] labels, const int32_t[:, :, ::1] perm, const float[:, ::1] xm,
                  const float[:, ::1] ym, const int32_t[::1] labels_m, const int64_t[::1] runs,
@@ -81,40 +121,17 @@ def train_epochs(list params, list slots, list stats, const float[:, ::1] x, con
             epoch that fails).
         num_threads: OpenMP threads over runs.
     """
-    cdef Py_ssize_t j, n_layers = widths.shape[0] - 1
-    cdef dt_net net
-    net.n_layers = n_layers
-    net.widths = &widths[0]
-    net.activation = activation
-    net.adam = adam
-    net.learning_rate = learning_rate
-    net.max_norm = max_norm
-    net.batch = batch
-    net.n_runs = perm.shape[2]
-    cdef float** p = <float**>malloc(max(1, len(params)) * sizeof(float*))
-    cdef float** s = <float**>malloc(max(1, len(slots)) * sizeof(float*))
-    cdef double** g = <double**>malloc(max(1, len(stats)) * sizeof(double*))
-    cdef float[::1] view
-    cdef double[::1] view64
+    cdef dt_net net = _net(widths, activation, adam, learning_rate, max_norm, batch, perm.shape[2])
     cdef list keep = []
-    if not p or not s or not g:
-        free(p); free(s); free(g)
-        raise MemoryError("the parameter tables of the compiled trainer")
+    cdef void** p = NULL
+    cdef void** s = NULL
+    cdef void** g = NULL
     try:
-        for j in range(len(params)):
-            view = params[j].reshape(-1)
-            keep.append(view)
-            p[j] = &view[0]
-        for j in range(len(slots)):
-            view = slots[j].reshape(-1)
-            keep.append(view)
-            s[j] = &view[0]
-        for j in range(len(stats)):
-            view64 = stats[j].reshape(-1)
-            keep.append(view64)
-            g[j] = &view64[0]
-        _train_runs(&net, p, s if len(slots) else NULL, g if len(stats) else NULL, x, y, labels, perm, xm, ym,
-                    labels_m, runs, alphas, out, status, num_threads)
+        p = _table(params, keep, False)
+        s = _table(slots, keep, False)
+        g = _table(stats, keep, True)
+        _train_runs(&net, <float**>p, <float**>s if len(slots) else NULL, <double**>g if len(stats) else NULL,
+                    x, y, labels, perm, xm, ym, labels_m, runs, alphas, out, status, num_threads)
     finally:
         free(p)
         free(s)
@@ -160,36 +177,18 @@ def record(list params, const float[:, ::1] x, const int64_t[::1] widths, int ac
         status: (R,) int32 status of each run.
         num_threads: OpenMP threads over runs.
     """
-    cdef Py_ssize_t j, r, n_runs = status.shape[0]
-    cdef dt_net net
-    net.n_layers = widths.shape[0] - 1
-    net.widths = &widths[0]
-    net.activation = activation
-    net.adam = 0
-    net.learning_rate = 0.0
-    net.max_norm = 0.0
-    net.batch = RECORD_CHUNK
-    net.n_runs = n_runs
-    cdef float** p = <float**>malloc(max(1, len(params)) * sizeof(float*))
-    cdef float** o = <float**>malloc(max(1, len(outs)) * sizeof(float*))
-    cdef float[::1] view
+    cdef Py_ssize_t r, n_runs = status.shape[0]
+    cdef dt_net net = _net(widths, activation, False, 0.0, 0.0, RECORD_CHUNK, n_runs)
     cdef list keep = []
+    cdef void** p = NULL
+    cdef void** o = NULL
     cdef int64_t n = x.shape[0]
-    if not p or not o:
-        free(p); free(o)
-        raise MemoryError("the parameter tables of the compiled recording")
     try:
-        for j in range(len(params)):
-            view = params[j].reshape(-1)
-            keep.append(view)
-            p[j] = &view[0]
-        for j in range(len(outs)):
-            view = outs[j].reshape(-1)
-            keep.append(view)
-            o[j] = &view[0]
+        p = _table(params, keep, False)
+        o = _table(outs, keep, False)
         with nogil:
             for r in prange(n_runs, num_threads=num_threads, schedule="static", chunksize=1):
-                status[r] = dt_record_run(&net, r, p, &x[0, 0], n, o)
+                status[r] = dt_record_run(&net, r, <float**>p, &x[0, 0], n, <float**>o)
     finally:
         free(p)
         free(o)

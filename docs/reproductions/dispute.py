@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import xarray as xr
 
-from ibsim.analysis.compression import compression
+from ibsim.analysis.compression import compression, interval_text, spread_text
 from ibsim.analysis.reproduction import (
     REPOSITORY,
     Ran,
@@ -87,13 +87,13 @@ def run_noisy(args, overrides: list[str]) -> Ran | None:
 
 def cell(result: xr.Dataset) -> str:
     """``"mean [low, high]"`` of one compression result at one layer."""
-    return f"{float(result['mean_delta']):.2f} [{float(result['ci_low']):.2f}, {float(result['ci_high']):.2f}]"
+    return interval_text(float(result["mean_delta"]), float(result["ci_low"]), float(result["ci_high"]))
 
 
 def spread(result: xr.Dataset) -> str:
     """``"mean ± std"`` over runs of the final I(X;T) at one layer."""
     final = result["final_I_XT"]
-    return f"{float(final.mean()):.2f} ± {float(final.std(ddof=1)):.2f}"
+    return spread_text(float(final.mean()), float(final.std(ddof=1)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from ibsim.analysis.clustering import curve_correlation
-from ibsim.analysis.compression import compression, compression_table
+from ibsim.analysis.compression import compression, compression_table, interval_text
 from ibsim.analysis.reproduction import arguments, minutes, run_config, write_table
 from ibsim.plots.accuracy import set_epoch_scale
 from ibsim.plots.base import save_figure
@@ -47,7 +47,7 @@ def labels(results: Results) -> tuple[str, str]:
 
 def interval_cell(mean: float, low: float, high: float, n: int) -> str:
     """``"m [lo, hi]"``, or ``"n/a"`` when no run has a value."""
-    return "n/a" if n == 0 else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+    return "n/a" if n == 0 else interval_text(mean, low, high)
 
 
 def correlation_table(correlations: dict[str, dict[str, xr.Dataset]]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from ibsim.analysis.compression import compression
+from ibsim.analysis.compression import compression, interval_text
 from ibsim.analysis.reproduction import arguments, minutes, run_config, write_table
 from ibsim.plots.compare import infoplane_grid
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(f"| {label}: final I(X;T) | " + " | ".join(f"{v:.2f}" for v in info["I_XT"].values) + " |")
         rows.append(f"| {label}: final I(T;Y) | " + " | ".join(f"{v:.3f}" for v in info["I_TY"].values) + " |")
         rows.append(f"| {label}: ΔI(X;T) [95 % CI] | " + " | ".join(
-            f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in
+            interval_text(m, lo, hi) for m, lo, hi in
             zip(delta["mean_delta"].values, delta["ci_low"].values, delta["ci_high"].values)) + " |")
     accuracy = ds["accuracy"].isel(epoch=-1).mean("run")
     time = "reused" if ran.reused else minutes(ran.seconds)

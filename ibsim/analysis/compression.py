@@ -154,6 +154,16 @@ def compression(
     )
 
 
+def interval_text(mean: float, low: float, high: float) -> str:
+    """A table cell ``"mean [low, high]"``, two decimals."""
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def spread_text(mean: float, std: float) -> str:
+    """A table cell ``"mean ± std"``, two decimals."""
+    return f"{mean:.2f} ± {std:.2f}"
+
+
 def compression_table(deltas: Mapping[str, Mapping[str, xr.Dataset]], group: str = "estimator",
                       series: str = "activation") -> str:
     """Markdown tables of :func:`compression` results: ΔI(X;T) per layer as
@@ -177,9 +187,9 @@ def compression_table(deltas: Mapping[str, Mapping[str, xr.Dataset]], group: str
         return [f"| {g} | {s} | " + " | ".join(cell(result)) + " |"
                 for g, by_series in deltas.items() for s, result in by_series.items()]
 
-    interval = rows(lambda r: [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in
+    interval = rows(lambda r: [interval_text(m, lo, hi) for m, lo, hi in
                                zip(r["mean_delta"].values, r["ci_low"].values, r["ci_high"].values)])
-    final = rows(lambda r: [f"{m:.2f} ± {s:.2f}" for m, s in
+    final = rows(lambda r: [spread_text(m, s) for m, s in
                             zip(r["final_I_XT"].mean("run").values, r["final_I_XT"].std("run", ddof=1).values)])
     return "\n".join([head, rule, *interval, "", "Final I(X;T) (mean ± std over runs, bits), for scale:", "",
                       head, rule, *final])

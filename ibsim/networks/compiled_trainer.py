@@ -246,8 +246,7 @@ class CompiledTrainer:
         if len(params) < n_layers or params[0].ndim != 3:
             raise ValueError(f"params must start with {n_layers} kernels (in, out, R)")
         n_runs = params[0].shape[2]
-        shapes = [(widths[k], widths[k + 1], n_runs) for k in range(n_layers)]
-        shapes += [(widths[k + 1], n_runs) for k in range(n_layers)]
+        shapes = self._param_shapes(n_runs)
         params = _tensors(params, shapes, np.float32, "params")
         x = _input(x, "x", (None, widths[0]))
         if int(threads) < 1:
@@ -263,6 +262,12 @@ class CompiledTrainer:
         return outs
 
     # ---------------------------------------------------------------- checks
+    def _param_shapes(self, n_runs: int) -> list[tuple[int, ...]]:
+        """The shapes of the kernels (in, out, R), then of the biases (out, R)."""
+        widths, n_layers = self.widths, self.n_layers
+        return [(widths[k], widths[k + 1], n_runs) for k in range(n_layers)] + \
+            [(widths[k + 1], n_runs) for k in range(n_layers)]
+
     def _checked(self, params, slots, active, x, y, perm, xm, ym, stats, threads):
         """Every input checked (shapes, dtypes, layout) in one place; returns
         (params, slots, stats, x, y, perm, xm, ym, runs) as the kernel takes them."""
@@ -284,8 +289,7 @@ class CompiledTrainer:
             xm, ym = np.zeros((0, widths[0]), np.float32), np.zeros((0, widths[-1]), np.float32)
         xm = _input(xm, "xm", (None, widths[0]))
         ym = _input(ym, "ym", (xm.shape[0], widths[-1]))
-        shapes = [(widths[k], widths[k + 1], n_runs) for k in range(n_layers)]
-        shapes += [(widths[k + 1], n_runs) for k in range(n_layers)]
+        shapes = self._param_shapes(n_runs)
         params = _tensors(params, shapes, np.float32, "params")
         n_slots = 2 if self.optimizer == "adam" else 0
         slots = _tensors(slots, [s for s in shapes for _ in range(n_slots)], np.float32, "slots")
