@@ -37,7 +37,8 @@ extensions = [
                           ("_knn", ["common.h", "knn_core.h"]),
                           ("_edge", ["common.h", "edge_core.h"]),
                           ("_sp", ["common.h", "sp_core.h"]),
-                          ("_dense_train", ["common.h", "dense_train_core.h"]))
+                          ("_dense_train", ["common.h", "dense_train_core.h"]),
+                          ("_orders", []))
 ]
 
 setup(

@@ -66,6 +66,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ibsim.networks.activations import tf_activation
+from ibsim.networks.batch_orders import batch_orders
 from ibsim.networks.compiled_trainer import CompiledTrainer, supports
 from ibsim.networks.layers import Layer, has_layer_specs, input_shape, layer_io, recorded_layers
 from ibsim.networks.network import Network
@@ -921,7 +922,7 @@ class Ensemble:
 
     def batch_orders(self, n_train: int) -> np.ndarray:
         """Next epoch's sample order of every run: (n_train, R) int32."""
-        return np.stack([g.permutation(n_train) for g in self._order_rngs], axis=1).astype(np.int32)
+        return batch_orders(self._order_rngs, n_train, 1, self.threads)[0]
 
     def set_held_out(self, x: np.ndarray, y: np.ndarray) -> None:
         """The held-out samples (inputs ``x``, one-hot ``y``) whose loss and
@@ -986,7 +987,7 @@ class Ensemble:
             raise ValueError(f"count must be at least 1, not {count}")
         x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
         n_train = int(x.shape[0])
-        perms = np.stack([self.batch_orders(n_train) for _ in range(count)])
+        perms = batch_orders(self._order_rngs, n_train, count, self.threads)
         n_params, n_slots = self._n_params, self._n_slots
         params, slots = self._arrays[:n_params], self._arrays[n_params : n_params + n_slots]
         stats = self._arrays[n_params + n_slots:]

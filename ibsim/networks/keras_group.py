@@ -43,6 +43,7 @@ import numpy as np
 
 from ibsim.errors import ConfigError
 from ibsim.networks import layers
+from ibsim.networks.batch_orders import batch_orders
 from ibsim.networks.ensemble import (RECORD_CHUNK_FLOATS, EnsembleState, GradientStats, _initial_kernel,
                                     epochs_one_at_a_time)
 from ibsim.networks.network import KerasModelSpec, Network
@@ -294,7 +295,7 @@ class KerasGroup:
 
     def batch_orders(self, n_train: int) -> np.ndarray:
         """Next epoch's sample order of every run: (n_train, R) int32."""
-        return np.stack([g.permutation(n_train) for g in self._order_rngs], axis=1).astype(np.int32)
+        return batch_orders(self._order_rngs, n_train)[0]
 
     def set_held_out(self, x: np.ndarray, y: np.ndarray) -> None:
         """The held-out samples (inputs ``x``, one-hot ``y``) whose loss and
