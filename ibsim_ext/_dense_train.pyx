@@ -1,16 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Training epochs of every run of a dense ensemble (compiled kernel).
 
-A thin driver over ``dense_train_core.h``: the active runs in parallel (OpenMP
-over runs only), each training its epochs in its own workspace, so a
-run's numbers do not depend on the group or the thread count. Only
+A thin driver over ``dense_train_core.h``: the active runs in parallel (OpenMP;
+a run's epochs may be shared by two threads, one after the other, so that
+every thread trains as many epochs), each epoch in the run's own workspace, so
+a run's numbers do not depend on the group or the thread count. Only
 ``ibsim.networks.compiled_trainer`` calls this module; it checks every input.
 
 Status codes per run (common.h): 0 ok, 3 out of memory.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 
 
 include "_status.pxi"
@@ -35,6 +36,12 @@ cdef extern from "dense_train_core.h" nogil:
     void dt_adam_alphas(float learning_rate, int64_t steps, int64_t n_steps, float* out)
     int dt_record_run(const dt_net* net, int64_t r, float* const* params, const float* x, int64_t n,
                       float* const* outs)
+    void dt_train_share(const dt_net* net, float* const* params, float* const* slots, double* const* stats,
+                        const float* x, const float* y, const int32_t* labels, int64_t n, const int32_t* perm,
+                        const float* alphas, int64_t steps, const float* xm, const float* ym,
+                        const int32_t* labels_m, int64_t nm, const int64_t* runs, int64_t J, int64_t E,
+                        double* out, int* status, int64_t* done, int64_t t, int64_t T)
+    int64_t dt_team_size()
 
 
 #: The hidden activations the kernel implements, by name (ibsim/networks/activations.py).
@@ -97,8 +104,8 @@ def train_epochs(list params, list slots, list stats, const float[:, ::1] x, con
                  int64_t batch, const float[:, ::1] alphas, double[:, :, ::1] out, int[::1] status,
                  int num_threads):
     """Train the runs ``runs`` (positions in the group) for E epochs, in place:
-    each run trains its E epochs one after the other on one thread (one
-    parallel region for all of them).
+    the runs' epochs shared out evenly among the threads (``dt_train_share``;
+    one parallel region for all of them).
 
     Args:
         params: Kernels (in, out, R) then biases (out, R), float32, C-contiguous, writable.
@@ -139,24 +146,31 @@ def train_epochs(list params, list slots, list stats, const float[:, ::1] x, con
 
 
 cdef void _train_runs(const dt_net* net, float** p, float** s, double** g, const float[:, ::1] x,
-                      const float[:, ::1] y, const int32_t[::1] labels, const int32_t[:, :, ::1] perm,
-                      const float[:, ::1] xm, const float[:, ::1] ym, const int32_t[::1] labels_m,
-                      const int64_t[::1] runs, const float[:, ::1] alphas, double[:, :, ::1] out, int[::1] status,
-                      int num_threads) noexcept:
-    cdef Py_ssize_t j, r, e, n_epochs = perm.shape[0]
-    cdef int64_t n = x.shape[0], nm = xm.shape[0]
+                     const float[:, ::1] y, const int32_t[::1] labels, const int32_t[:, :, ::1] perm,
+                     const float[:, ::1] xm, const float[:, ::1] ym, const int32_t[::1] labels_m,
+                     const int64_t[::1] runs, const float[:, ::1] alphas, double[:, :, ::1] out, int[::1] status,
+                     int num_threads) noexcept:
+    """The runs' epochs shared out among the threads (``dt_train_share``: every
+    thread the same number of epochs); each run's status into ``status`` (3,
+    out of memory, for every run when the runs' counters cannot be allocated)."""
+    cdef int64_t n = x.shape[0], nm = xm.shape[0], n_runs = runs.shape[0]
     cdef const float* xm_ptr = &xm[0, 0] if nm else NULL
     cdef const float* ym_ptr = &ym[0, 0] if nm else NULL
     cdef const int32_t* lm_ptr = &labels_m[0] if nm else NULL
-    with nogil:
-        for j in prange(runs.shape[0], num_threads=num_threads, schedule="static", chunksize=1):
-            r = runs[j]
-            for e in range(n_epochs):
-                status[r] = dt_train_run(net, r, p, s, g if e == n_epochs - 1 else NULL, &x[0, 0], &y[0, 0],
-                                         &labels[0], n, &perm[e, 0, 0], &alphas[e, 0], xm_ptr, ym_ptr, lm_ptr, nm,
-                                         &out[e, r, 0])
-                if status[r] != 0:
-                    break
+    cdef int64_t* done
+    cdef Py_ssize_t j
+    if n_runs == 0:
+        return
+    done = <int64_t*>calloc(n_runs, sizeof(int64_t))
+    if done == NULL:
+        for j in range(n_runs):
+            status[runs[j]] = 3
+        return
+    with nogil, parallel(num_threads=num_threads):
+        dt_train_share(net, p, s, g, &x[0, 0], &y[0, 0], &labels[0], n, &perm[0, 0, 0], &alphas[0, 0],
+                       alphas.shape[1], xm_ptr, ym_ptr, lm_ptr, nm, &runs[0], n_runs, perm.shape[0], &out[0, 0, 0],
+                       &status[0], done, threadid(), dt_team_size())
+    free(done)
 
 
 #: Samples per chunk of a recording's forward pass (any value gives the same numbers).

@@ -647,4 +647,87 @@ IB_CLONES static int dt_record_run(const dt_net *net, int64_t r, float *const *p
     return IB_OK;
 }
 
+/* The epochs of a group shared out among the threads of a parallel region.
+ *
+ * runs[0..J) each train E epochs. With at least as many runs as threads, the
+ * J * E (run, epoch) units are dealt in run order, thread t taking units
+ * [t U / T, (t + 1) U / T) of U = J E (McNaughton's wrap-around rule), so every
+ * thread trains the same number of epochs: 5 runs on 2 threads take 2.5 runs'
+ * time, not 3. A run cut between threads t and t + 1 trains its first epochs
+ * at the start of thread t + 1's share and its last ones at the end of thread
+ * t's: a share holds at least E units, so the first part is done before the
+ * last part is due; thread t waits for it when it is not (a counter per run,
+ * published with release and read with acquire semantics; a failed first part
+ * publishes -1 and the run stops there, as it would on one thread). Every epoch
+ * is dt_train_run on the run's own tensors, whichever thread runs it, so the
+ * numbers do not depend on the threads. Fewer runs than threads (or no GCC
+ * atomics): thread t trains runs t, t + T, ... whole.
+ *
+ * done: J zeroed counters. stats: the gradient statistics of the last epoch
+ * (NULL: none). perm (E, n, R), alphas (E, steps), out (E, R, 4), status (R). */
+#if defined(__GNUC__) && (defined(__linux__) || defined(__APPLE__))
+#include <sched.h>
+#define DT_SPLIT_RUNS 1
+#else
+#define DT_SPLIT_RUNS 0
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The threads of the calling parallel region (1 without OpenMP). */
+static inline int64_t dt_team_size(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Train epochs [e0, e1) of runs[j]; returns the epochs done (e1 unless one failed: then -1). */
+static int64_t dt_train_epochs(const dt_net *net, int64_t r, float *const *params, float *const *slots,
+                               double *const *stats, const float *x, const float *y, const int32_t *labels,
+                               int64_t n, const int32_t *perm, const float *alphas, int64_t steps, const float *xm,
+                               const float *ym, const int32_t *labels_m, int64_t nm, double *out, int *status,
+                               int64_t E, int64_t e0, int64_t e1) {
+    const int64_t R = net->n_runs;
+    for (int64_t e = e0; e < e1; e++) {
+        status[r] = dt_train_run(net, r, params, slots, e == E - 1 ? stats : NULL, x, y, labels, n,
+                                 perm + e * n * R, alphas + e * steps, xm, ym, labels_m, nm, out + (e * R + r) * 4);
+        if (status[r] != IB_OK) return -1;
+    }
+    return e1;
+}
+
+static void dt_train_share(const dt_net *net, float *const *params, float *const *slots, double *const *stats,
+                           const float *x, const float *y, const int32_t *labels, int64_t n, const int32_t *perm,
+                           const float *alphas, int64_t steps, const float *xm, const float *ym,
+                           const int32_t *labels_m, int64_t nm, const int64_t *runs, int64_t J, int64_t E,
+                           double *out, int *status, int64_t *done, int64_t t, int64_t T) {
+#define DT_EPOCHS(j, e0, e1)                                                                                       \
+    dt_train_epochs(net, runs[j], params, slots, stats, x, y, labels, n, perm, alphas, steps, xm, ym, labels_m, nm, \
+                    out, status, E, e0, e1)
+    if (!DT_SPLIT_RUNS || J < T || T < 2) {
+        for (int64_t j = t; j < J; j += T) DT_EPOCHS(j, 0, E);
+        return;
+    }
+#if DT_SPLIT_RUNS
+    const int64_t U = J * E, a = t * U / T, b = (t + 1) * U / T;
+    int64_t j = a / E;
+    if (a % E) { /* the run cut with thread t - 1: its first epochs */
+        const int64_t first = (j + 1) * E - a;
+        __atomic_store_n(&done[j], DT_EPOCHS(j, 0, first), __ATOMIC_RELEASE);
+        j++;
+    }
+    for (; j < b / E; j++) DT_EPOCHS(j, 0, E);
+    if (b % E) { /* the run cut with thread t + 1: its last epochs, once its first ones are done */
+        const int64_t first = E - b % E;
+        int64_t seen;
+        while ((seen = __atomic_load_n(&done[j], __ATOMIC_ACQUIRE)) >= 0 && seen < first) sched_yield();
+        if (seen >= 0) DT_EPOCHS(j, first, E);
+    }
+#endif
+#undef DT_EPOCHS
+}
+
 #endif /* IBSIM_DENSE_TRAIN_CORE_H */

@@ -173,6 +173,39 @@ def test_a_run_is_bit_for_bit_the_same_alone_in_any_group_and_with_any_thread_co
     assert not np.array_equal(group[0][..., 0], group[0][..., 1])  # the runs differ
 
 
+@pytest.mark.parametrize("n_runs, threads", [(5, 2), (3, 2), (7, 3), (2, 2)])
+def test_runs_whose_epochs_two_threads_share_are_bit_for_bit_the_same(data, n_runs, threads):
+    """Several epochs in one call share the runs' epochs out evenly among the
+    threads (a run cut between two threads): every run, its metrics and its
+    last epoch's gradient statistics are those of the runs trained one by one
+    on one thread, a frozen run included."""
+    network = Network(architecture=TISHBY, activation_fn="tanh", batch_size=256, learning_rate=1e-3,
+                      trainer="xla")
+    ensemble = Ensemble(network, 12, 2, list(range(n_runs)), seed=8)
+    trainer = CompiledTrainer.from_signature(ensemble.program.sig, 256)
+    x, y = data.training.X, data.training.Y
+    perms = np.stack([ensemble.batch_orders(len(x)) for _ in range(5)])
+    active = np.ones(n_runs, bool)
+    active[1] = False
+
+    def train(runs, threads):
+        params, slots = _state(ensemble)
+        params = [np.ascontiguousarray(p[..., runs]) for p in params]
+        slots = [np.ascontiguousarray(s[..., runs]) for s in slots]
+        stats = [np.zeros(p.shape, np.float64) for p in params[: trainer.n_layers] for _ in range(2)]
+        result = trainer.train_epochs(params, slots, 0, active[runs], x, y, np.ascontiguousarray(perms[..., runs]),
+                                      data.test.X, data.test.Y, stats, threads=threads)
+        return params + slots + stats, result.metrics
+
+    shared, shared_metrics = train(list(range(n_runs)), threads)
+    for r in range(n_runs):
+        alone, alone_metrics = train([r], 1)
+        for a, b in zip(shared, alone):
+            assert np.array_equal(a[..., r:r + 1], b)
+        assert np.array_equal(shared_metrics[..., r:r + 1], alone_metrics, equal_nan=True)
+    assert np.isnan(shared_metrics[..., 1]).all() and np.isfinite(shared_metrics[..., 0]).all()
+
+
 def _numpy_step(params, x, y, activation, learning_rate):
     """One Adam step (from zero slots, step 1) of a one-run net in float64: the new parameters."""
     act = NUMPY_ACTIVATIONS[activation]

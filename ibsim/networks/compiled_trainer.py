@@ -173,8 +173,10 @@ class CompiledTrainer:
         stats: Sequence[np.ndarray] | None = None,
         threads: int = 1,
     ) -> EpochResult:
-        """Train the active runs for E epochs in one call (each run's epochs one
-        after the other on one thread: bit for bit E calls of one epoch);
+        """Train the active runs for E epochs in one call (a run's epochs one
+        after the other, on one thread or handed from one thread to another so
+        that the threads train as many epochs each: bit for bit E calls of one
+        epoch on one thread);
         ``params``, ``slots`` and ``stats`` are updated in place.
 
         Args:
@@ -193,7 +195,7 @@ class CompiledTrainer:
             stats: Sum and sum of squares (float64, the kernel's shape) of
                 every kernel's gradient over the *last* epoch's mini-batches,
                 accumulated into (2 per kernel, kernels in order), or None.
-            threads: OpenMP threads (over runs).
+            threads: OpenMP threads (over the runs' epochs).
 
         Returns:
             The metrics after each epoch (E, 2, 2, R) and the new step count.
