@@ -29,7 +29,7 @@ def ckdtree_knn() -> Iterator[None]:
 
     from ibsim.estimators import knn
 
-    def kth_distance(points, k, metric="chebyshev", split=None):
+    def kth_distance(points, k, metric="chebyshev", split=None, group=1):  # group: the compiled search's hint
         points = np.asarray(points, dtype=np.float64)
         if split is not None and split < points.shape[1] and metric == "euclidean":
             raise NotImplementedError("cKDTree has no split joint norm")

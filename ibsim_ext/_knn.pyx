@@ -16,16 +16,25 @@ include "_status.pxi"
 cdef extern from "knn_core.h" nogil:
     int KN_CHEBYSHEV
     int KN_EUCLIDEAN
-    int kn_kth_distance(const double* x, int64_t n, int64_t d, int64_t k, int metric, int64_t split, int n_threads,
-                        double* out)
+    int KN_AUTO
+    int KN_GROUPED
+    int KN_PER_POINT
+    int KN_LEAVES
+    int kn_kth_distance(const double* x, int64_t n, int64_t d, int64_t k, int metric, int64_t split, int64_t group,
+                        int how, int n_threads, double* out, int* ran)
     int kn_count_within(const double* x, int64_t n, int64_t d, const double* radius, int metric, int64_t split,
-                        int n_threads, int64_t* out)
+                        int how, int n_threads, int64_t* out)
 
 #: The metric codes of the kernel.
 CHEBYSHEV, EUCLIDEAN = KN_CHEBYSHEV, KN_EUCLIDEAN
+#: The searches (``how``): AUTO (the default: with group >= 2 the groups batched unless a probe finds them
+#: overlapping, else the points of each tree leaf batched), GROUPED, PER_POINT (one point at a time), LEAVES.
+#: The same numbers whichever runs.
+AUTO, GROUPED, PER_POINT, LEAVES = KN_AUTO, KN_GROUPED, KN_PER_POINT, KN_LEAVES
 
 
-def kth_distance(const double[:, ::1] x, long k, int metric, long split, double[::1] out, int num_threads):
+def kth_distance(const double[:, ::1] x, long k, int metric, long split, double[::1] out, int num_threads,
+                 long group=1, int how=KN_AUTO, int[::1] ran=None):
     """Fill ``out`` (N,) with each row's distance to its k-th nearest other row.
 
     Args:
@@ -35,18 +44,27 @@ def kth_distance(const double[:, ::1] x, long k, int metric, long split, double[
         split: EUCLIDEAN: the larger norm of coordinates [0, split) and [split, d) (split >= d: all together).
         out: (N,) float64 output.
         num_threads: OpenMP threads over points.
+        group: 1 <= group <= N: rows [i group, (i + 1) group) (the last group possibly shorter) are searched
+            together (noisy copies of one sample); the same numbers for any group, 1: one row at a time.
+        how: AUTO (with group >= 2 the groups batched, unless a probe finds them overlapping; else the
+            points of each tree leaf batched), or GROUPED, LEAVES, PER_POINT (one point at a time): the tests'
+            hooks, the numbers are the same.
+        ran: If given, ran[0] is set to the search that ran (GROUPED, LEAVES or PER_POINT).
 
     Returns:
         The status code.
     """
-    cdef int code
+    cdef int code, used = KN_AUTO
     with nogil:
-        code = kn_kth_distance(&x[0, 0], x.shape[0], x.shape[1], k, metric, split, num_threads, &out[0])
+        code = kn_kth_distance(&x[0, 0], x.shape[0], x.shape[1], k, metric, split, group, how, num_threads, &out[0],
+                               &used)
+    if ran is not None:
+        ran[0] = used
     return code
 
 
 def count_within(const double[:, ::1] x, const double[::1] radius, int metric, long split, int64_t[::1] out,
-                 int num_threads):
+                 int num_threads, int how=KN_AUTO):
     """Fill ``out`` (N,) with the rows (itself included) at distance <= ``radius[i]`` from row i.
 
     Args:
@@ -56,11 +74,14 @@ def count_within(const double[:, ::1] x, const double[::1] radius, int metric, l
         split: As for kth_distance.
         out: (N,) int64 output.
         num_threads: OpenMP threads over points.
+        how: AUTO or LEAVES (the queries of a leaf batched), PER_POINT (one at a time; a test hook: the same
+            counts).
 
     Returns:
         The status code.
     """
     cdef int code
     with nogil:
-        code = kn_count_within(&x[0, 0], x.shape[0], x.shape[1], &radius[0], metric, split, num_threads, &out[0])
+        code = kn_count_within(&x[0, 0], x.shape[0], x.shape[1], &radius[0], metric, split, how, num_threads,
+                               &out[0])
     return code

@@ -1,25 +1,29 @@
 /* k-nearest-neighbour searches for the k-NN estimators: a k-d tree over one block.
  *
  * Two queries, each for every point of the tree against the tree itself,
- * parallel over points (OpenMP):
+ * parallel over tree leaves (OpenMP):
  *   - kn_kth_distance: the distance to the k-th nearest other point
  *     (the Euclidean metric takes a split: the distance is then the larger
  *     Euclidean norm of coordinates [0, split) and [split, d), KSG's joint
- *     norm; split >= d is the plain Euclidean norm);
+ *     norm; split >= d is the plain Euclidean norm); group >= 2 tells that
+ *     rows [i group, (i + 1) group) are copies of one point (the noisy copies
+ *     of one sample, as np.repeat lays them out), to be searched together;
  *   - kn_count_within: the points (the point itself included) at distance
  *     <= radius_i, per point i (callers pass the radius just below theirs for
  *     "strictly within").
  *
  * The numbers equal scipy's cKDTree (query with k+1 / query_ball_point with
- * return_length) bit for bit: both compute every point-to-point distance the
- * same way in float64 (max |x_j - y_j| for the max-norm; for the Euclidean
- * norm scipy's sum of squares with four accumulators, compared squared against
- * radius * radius, the root taken only of the returned k-th distance), and the
- * k-th smallest of a multiset, or a count, does not depend on the search order
- * nor on the shape of the tree. Only the pruning uses box distances: exact
- * bounds for the max norm (rounding is monotone), bounds widened by a relative
- * 1e-9 for the Euclidean norm (a box sum of squares is rounded in another order
- * than a point's).
+ * return_length) bit for bit, whatever group and whichever search runs: every
+ * search computes each point-to-point distance the same way in float64
+ * (max |x_j - y_j| for the max norm; for the Euclidean norm scipy's sum of
+ * squares with four accumulators, compared squared against radius * radius,
+ * the root taken only of the returned k-th distance; |a - b| and (a - b)^2 are
+ * those of b - a), and the k-th smallest of a multiset, or a count, does not
+ * depend on the search order nor on the shape of the tree, so long as every
+ * point that could be nearer is reached and none is counted twice. Only the
+ * pruning uses box distances: exact bounds for the max norm (rounding is
+ * monotone), bounds widened by a relative 1e-9 for the Euclidean norm (a box
+ * sum of squares is rounded in another order than a point's).
  *
  * The tree: splits down to leaves of at most KN_LEAF points, on the widest
  * dimension of a sample of the node's points, at the middle of their range
@@ -33,15 +37,29 @@
  * (GCC vector extensions; the search loops are compiled for AVX-512 and AVX2
  * too, picked at run time).
  *
- * The search starts at the query's own leaf and walks up: at each level the
- * sibling subtree is searched top-down, closer child first, skipping boxes
- * farther than the current k-th distance (or beyond the radius; counted whole
- * when entirely within it), and the walk stops once the query lies at least
- * that distance inside the node's cell (no point outside can then change the
- * answer: a distance is at least any one coordinate's difference, or its
- * square, and rounding is monotone). Every point is one query, OpenMP over the
- * leaves.
- * Status: IB_OK, IB_NONFINITE (a NaN or infinite coordinate), IB_NO_MEMORY.
+ * Three searches (see "The batched searches" below for the details):
+ *   - the group tree's batches (k-th distances, group >= 2): a second tree
+ *     whose leaves are the groups; each group's copies start from their
+ *     distances to one another (the copies of a sample are usually each
+ *     other's nearest neighbours in the wide layers: an upper bound on each
+ *     copy's k-th distance before any search) and then walk the tree together,
+ *     8 copies to a vector of doubles (one AVX-512 register, two AVX2), a node
+ *     visited when any copy may have a nearer point there;
+ *   - the point tree's leaves batched (k-th distances when the groups overlap
+ *     or group = 1, counts): the same for the up to KN_LEAF points of one
+ *     leaf, from their own leaf up the tree (each sibling subtree searched
+ *     top-down), stopping once the leaf's box lies the largest bound inside the
+ *     node's cell;
+ *   - one point at a time (kept as the tests' second implementation): the
+ *     query's own leaf, then up, each sibling subtree top-down, closer child
+ *     first, boxes farther than the current k-th distance skipped (for counts:
+ *     beyond the radius, or counted whole when entirely within it), until the
+ *     query lies that distance inside the node's cell (a distance is at least
+ *     any one coordinate's difference, or its square, and rounding is monotone).
+ * kn_kth_distance picks the group tree when group >= 2 and a probe of a few
+ * groups finds them apart, else the point tree's leaves; kn_count_within the
+ * leaves. Status: IB_OK, IB_NONFINITE (a NaN or infinite coordinate),
+ * IB_NO_MEMORY.
  */
 #ifndef IBSIM_KNN_CORE_H
 #define IBSIM_KNN_CORE_H
@@ -496,12 +514,538 @@ KN_CLONES static void kn_leaves_kth(const kn_tree *t, int metric, int64_t split,
         for (int64_t l = from; l < to; l++) kn_leaf_kth(t, KN_EUCLIDEAN, split, l, m, best, dist, out);
 }
 
-/* out[i] = distance from row i of x to its k-th nearest other row (k < n). */
-static int kn_kth_distance(const double *x, int64_t n, int64_t d, int64_t k, int metric, int64_t split, int n_threads,
-                           double *out) {
+/* The batched searches: the queries of one leaf searched together (the
+ * header comment above tells why the numbers are the per-point search's).
+ *
+ * The group tree (kn_kth_distance with group >= 2): a second tree over the
+ * same rows whose leaves are the groups (rows [i g, i g + g), the last group
+ * possibly shorter: the noisy copies of one sample), split on the groups'
+ * centroids (widest dimension, middle of the range or the median, as
+ * kn_build_node), each node the box of its rows. kn_batch_kth searches one
+ * leaf's rows (of either tree) together, up to KN_GC vectors of KN_GL queries,
+ * a vector of doubles holding one number per query:
+ *   1. each query's KN_GL-wide best distances start with its distances to every
+ *      row of its own leaf (itself included, at 0): an upper bound R_j on its
+ *      k-th distance (+inf while the leaf holds at most k rows);
+ *   2. one walk down the tree for the batch: a node is entered when its box
+ *      comes within max_j R_j of the leaf's box (a box-to-box bound), closer
+ *      child first; at another leaf, each vector with a query whose own box
+ *      bound is below its R_j takes its distances to every row there (kn_gdist:
+ *      kn_leaf_dist's operations, so the same float64 numbers) and folds them
+ *      into its best, a min/max pass per rank (no branch per query), R_j
+ *      shrinking.
+ * Every row of the own leaf is counted once and every row never reached lies
+ * beyond R_j. kn_batch_count counts the same way (a node's rows counted whole
+ * when its box lies within the smallest bound of the batch).
+ * Which search runs (KN_AUTO): with group >= 2 the group tree's, unless a
+ * probe (KN_PROBE of its leaves, searched first) passes KN_BATCH_WORK units of
+ * work (a vector of distances, or a node's two box bounds) per vector of
+ * queries: the copies of different samples then overlap (the narrow layers)
+ * and the group tree's boxes with them; else, and with group = 1, the point
+ * tree's leaves batched. The per-point search (KN_PER_POINT) stays as the
+ * tests' second implementation. */
+#define KN_GL 8             /* queries per vector: 8 doubles */
+#define KN_GC 4             /* vectors of queries per walk (KN_LEAF rows) */
+#define KN_PROBE 32         /* leaves searched to choose the search */
+#define KN_BATCH_WORK 512   /* work per vector of queries (rows of distances, nodes) above which a probe fails */
+#define KN_AUTO 0           /* the group tree's batches or the point tree's, chosen by the probe */
+#define KN_GROUPED 1        /* the group tree's batches, no probe (with group >= 2) */
+#define KN_PER_POINT 2      /* one query at a time (the tests' second implementation) */
+#define KN_LEAVES 3         /* the point tree's leaves batched */
+
+typedef double kn_v8 __attribute__((vector_size(64)));
+typedef double kn_v8u __attribute__((vector_size(64), aligned(8)));
+typedef int64_t kn_m8 __attribute__((vector_size(64)));
+#define KN_LOAD8(p) (*(const kn_v8u *)(p))
+#define KN_STORE8(p, v) (*(kn_v8u *)(p) = (v))
+#define KN_BLEND8(m, a, b) ((kn_v8)(((m) & (kn_m8)(a)) | (~(m) & (kn_m8)(b))))
+#define KN_VMAX8(a, b) KN_BLEND8((a) > (b), a, b)
+
+/* Rows in group i of n rows in groups of g. */
+static inline int64_t kn_gsize(int64_t n, int64_t g, int64_t i) { return n - i * g < g ? n - i * g : g; }
+
+/* Build node id of the group tree over items [a, b) (groups, in tree order; c: their centroids, ng x d;
+ * key: scratch); node start/end are item positions until kn_gbuild turns them into rows. */
+static int64_t kn_gbuild_node(kn_tree *t, const double *c, int64_t *items, double *key, int64_t a, int64_t b,
+                              int64_t parent, int64_t depth) {
+    int64_t d = t->d, id = t->n_nodes++;
+    kn_node *node = t->nodes + id;
+    node->start = a;
+    node->end = b;
+    node->left = node->right = -1;
+    node->parent = parent;
+    if (b - a <= 1) {
+        t->leaves[t->n_leaves++] = id;
+        return id;
+    }
+    int64_t dim = 0, step = (b - a) / KN_SAMPLE > 1 ? (b - a) / KN_SAMPLE : 1;
+    double spread = -1.0, split = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (int64_t u = a; u < b; u += step) {
+            double v = c[items[u] * d + j];
+            lo = kn_min(lo, v);
+            hi = kn_max(hi, v);
+        }
+        if (hi - lo > spread) {
+            spread = hi - lo;
+            dim = j;
+            split = 0.5 * lo + 0.5 * hi;
+        }
+    }
+    int64_t mid = a;
+    if (depth < KN_FREE_DEPTH) {
+        for (int64_t u = a; u < b; u++) {
+            int64_t e = items[u];
+            int64_t below = c[e * d + dim] < split;
+            items[u] = items[mid];
+            items[mid] = e;
+            mid += below;
+        }
+    }
+    if ((mid - a) * 8 < b - a || (b - mid) * 8 < b - a) {
+        mid = a + (b - a) / 2;
+        for (int64_t u = a; u < b; u++) key[u] = c[items[u] * d + dim];
+        kn_select(key, items, a, b, mid);
+    }
+    int64_t left = kn_gbuild_node(t, c, items, key, a, mid, id, depth + 1);
+    int64_t right = kn_gbuild_node(t, c, items, key, mid, b, id, depth + 1);
+    node = t->nodes + id;
+    node->left = left;
+    node->right = right;
+    return id;
+}
+
+/* Build the group tree over n x d rows x (finite): a kn_tree whose leaves are the groups of group rows
+ * (soa, order, leaves, nodes, boxes and part as kn_build's; no row-major points, no cells). */
+static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int64_t group) {
+    memset(t, 0, sizeof(*t));
+    for (int64_t i = 0; i < n * d; i++)
+        if (!isfinite(x[i])) return IB_NONFINITE;
+    int64_t ng = (n + group - 1) / group, max_nodes = 2 * ng, dp = (d + KN_LANES - 1) / KN_LANES * KN_LANES;
+    t->n = n;
+    t->d = d;
+    t->dp = dp;
+    t->soa = (double *)malloc(sizeof(double) * (size_t)(n * d));
+    t->order = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    t->leaves = (int64_t *)malloc(sizeof(int64_t) * (size_t)max_nodes);
+    t->nodes = (kn_node *)malloc(sizeof(kn_node) * (size_t)max_nodes);
+    t->lo = (double *)malloc(sizeof(double) * (size_t)(max_nodes * dp));
+    t->hi = (double *)malloc(sizeof(double) * (size_t)(max_nodes * dp));
+    t->part = (int64_t *)malloc(sizeof(int64_t) * (size_t)dp);
+    int64_t *items = (int64_t *)malloc(sizeof(int64_t) * (size_t)ng);
+    int64_t *pos = (int64_t *)malloc(sizeof(int64_t) * (size_t)(ng + 1));
+    double *c = (double *)malloc(sizeof(double) * (size_t)(ng * d));
+    double *key = (double *)malloc(sizeof(double) * (size_t)ng);
+    if (!t->soa || !t->order || !t->leaves || !t->nodes || !t->lo || !t->hi || !t->part || !items || !pos || !c ||
+        !key) {
+        free(items);
+        free(pos);
+        free(c);
+        free(key);
+        kn_free(t);
+        return IB_NO_MEMORY;
+    }
+    for (int64_t j = 0; j < dp; j++) t->part[j] = j < split ? -1 : 0;
+    for (int64_t i = 0; i < ng; i++) {
+        int64_t size = kn_gsize(n, group, i);
+        for (int64_t j = 0; j < d; j++) {
+            double sum = 0.0;
+            for (int64_t p = 0; p < size; p++) sum += x[(i * group + p) * d + j];
+            c[i * d + j] = sum / (double)size;
+        }
+        items[i] = i;
+    }
+    kn_gbuild_node(t, c, items, key, 0, ng, -1, 0);
+    /* the groups' rows in tree order; each leaf's rows dimension-major */
+    pos[0] = 0;
+    for (int64_t u = 0; u < ng; u++) {
+        int64_t i = items[u], size = kn_gsize(n, group, i);
+        pos[u + 1] = pos[u] + size;
+        for (int64_t p = 0; p < size; p++) t->order[pos[u] + p] = i * group + p;
+    }
+    for (int64_t id = 0; id < t->n_nodes; id++) {
+        t->nodes[id].start = pos[t->nodes[id].start];
+        t->nodes[id].end = pos[t->nodes[id].end];
+    }
+    for (int64_t l = 0; l < t->n_leaves; l++) {
+        const kn_node *node = t->nodes + t->leaves[l];
+        int64_t cnt = node->end - node->start;
+        if (cnt > t->max_leaf) t->max_leaf = cnt;
+        for (int64_t p = 0; p < cnt; p++)
+            for (int64_t j = 0; j < d; j++)
+                t->soa[node->start * d + j * cnt + p] = x[t->order[node->start + p] * d + j];
+    }
+    free(items);
+    free(pos);
+    free(c);
+    free(key);
+    for (int64_t id = t->n_nodes - 1; id >= 0; id--) {
+        const kn_node *node = t->nodes + id;
+        double *lo = t->lo + id * dp, *hi = t->hi + id * dp;
+        for (int64_t j = d; j < dp; j++) lo[j] = hi[j] = 0.0;
+        if (node->left < 0) {
+            int64_t cnt = node->end - node->start;
+            const double *s = t->soa + node->start * d;
+            for (int64_t j = 0; j < d; j++) {
+                lo[j] = INFINITY;
+                hi[j] = -INFINITY;
+                for (int64_t p = 0; p < cnt; p++) {
+                    lo[j] = kn_min(lo[j], s[j * cnt + p]);
+                    hi[j] = kn_max(hi[j], s[j * cnt + p]);
+                }
+            }
+            continue;
+        }
+        const double *ll = t->lo + node->left * dp, *lh = t->hi + node->left * dp;
+        const double *rl = t->lo + node->right * dp, *rh = t->hi + node->right * dp;
+        for (int64_t j = 0; j < d; j++) {
+            lo[j] = kn_min(ll[j], rl[j]);
+            hi[j] = kn_max(lh[j], rh[j]);
+        }
+    }
+    return IB_OK;
+}
+
+/* A lower bound of the distance (squared for the Euclidean norm) between a
+ * point of box [glo, ghi] and a point of box [lo, hi] (dp coordinates, padded). */
+KN_INLINE double kn_box2(int metric, int64_t dp, const int64_t *part, const double *glo, const double *ghi,
+                         const double *lo, const double *hi) {
+    const kn_v4 zero = {0.0, 0.0, 0.0, 0.0};
+    kn_v4 a = zero, a1 = zero;
+    for (int64_t j = 0; j < dp; j += KN_LANES) {
+        kn_v4 gap = KN_VMAX(KN_LOAD(lo + j) - KN_LOAD(ghi + j), KN_LOAD(glo + j) - KN_LOAD(hi + j));
+        if (metric == KN_CHEBYSHEV) {
+            a = KN_VMAX(a, gap);
+        } else {
+            kn_m4 first = KN_LOADM(part + j);
+            gap = KN_VMAX(gap, zero);
+            kn_v4 g2 = gap * gap;
+            a += (kn_v4)((kn_m4)g2 & first);
+            a1 += (kn_v4)((kn_m4)g2 & ~first);
+        }
+    }
+    if (metric == KN_CHEBYSHEV) return KN_HMAX(a);
+    return kn_max(KN_HSUM(a), KN_HSUM(a1));
+}
+
+/* Lower bounds of the distances (squared for the Euclidean norm) from the KN_GL
+ * queries qT (dimension-major: d x KN_GL) to box [lo, hi], into near. */
+KN_INLINE void kn_gbox(int metric, int64_t d, int64_t split, const double *qT, const double *lo, const double *hi,
+                       double *near) {
+    const kn_v8 zero = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    kn_v8 a = zero, a1 = zero;
+    if (metric == KN_CHEBYSHEV) {
+        for (int64_t j = 0; j < d; j++) {
+            kn_v8 vq = KN_LOAD8(qT + j * KN_GL);
+            a = KN_VMAX8(a, KN_VMAX8(lo[j] - vq, vq - hi[j]));
+        }
+    } else {
+        int64_t to = split < d ? split : d;
+        for (int64_t j = 0; j < to; j++) {
+            kn_v8 vq = KN_LOAD8(qT + j * KN_GL);
+            kn_v8 gap = KN_VMAX8(KN_VMAX8(lo[j] - vq, vq - hi[j]), zero);
+            a += gap * gap;
+        }
+        for (int64_t j = to; j < d; j++) {
+            kn_v8 vq = KN_LOAD8(qT + j * KN_GL);
+            kn_v8 gap = KN_VMAX8(KN_VMAX8(lo[j] - vq, vq - hi[j]), zero);
+            a1 += gap * gap;
+        }
+        a = KN_VMAX8(a, a1);
+    }
+    KN_STORE8(near, a);
+}
+
+/* The distances (squared for the Euclidean norm) from the KN_GL queries qT to
+ * the row whose coordinate j is c[j * stride], into out: kn_leaf_dist's,
+ * operation for operation (the same float64 numbers: |c - q| is |q - c|). */
+KN_INLINE void kn_gdist(int metric, int64_t d, int64_t split, const double *qT, const double *c, int64_t stride,
+                        double *out) {
+    const kn_v8 zero = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    const kn_m8 abs = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+    if (metric == KN_CHEBYSHEV) {
+        kn_v8 r = zero;
+        for (int64_t j = 0; j < d; j++) {
+            kn_v8 e = (kn_v8)((kn_m8)(c[j * stride] - KN_LOAD8(qT + j * KN_GL)) & abs); /* fabs */
+            r = KN_VMAX8(r, e);
+        }
+        KN_STORE8(out, r);
+        return;
+    }
+    kn_v8 r = zero;
+    for (int64_t part = 0; part < 2; part++) {
+        int64_t from = part ? split : 0, to = part ? d : (split < d ? split : d);
+        if (from >= to) break;
+        kn_v8 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+        int64_t j = from;
+        for (; j + 4 <= to; j += 4) {
+            const double *q = qT + j * KN_GL, *cj = c + j * stride;
+            kn_v8 e0 = cj[0] - KN_LOAD8(q), e1 = cj[stride] - KN_LOAD8(q + KN_GL);
+            kn_v8 e2 = cj[2 * stride] - KN_LOAD8(q + 2 * KN_GL), e3 = cj[3 * stride] - KN_LOAD8(q + 3 * KN_GL);
+            a0 += e0 * e0;
+            a1 += e1 * e1;
+            a2 += e2 * e2;
+            a3 += e3 * e3;
+        }
+        kn_v8 sum = a0 + a1 + a2 + a3;
+        for (; j < to; j++) {
+            kn_v8 e = c[j * stride] - KN_LOAD8(qT + j * KN_GL);
+            sum += e * e;
+        }
+        r = part ? KN_VMAX8(r, sum) : sum;
+    }
+    KN_STORE8(out, r);
+}
+
+/* Whether any lane of mask m is set (halves folded: a few vector operations). */
+KN_INLINE int kn_any8(const kn_m8 *m) {
+    kn_m4 h4[2];
+    memcpy(h4, m, sizeof(h4));
+    h4[0] |= h4[1];
+    typedef int64_t kn_m2 __attribute__((vector_size(16)));
+    kn_m2 h2[2];
+    memcpy(h2, h4, sizeof(h2));
+    h2[0] |= h2[1];
+    return (h2[0][0] | h2[0][1]) != 0;
+}
+
+/* Fold dist (one per query) into the queries' best (m x KN_GL, ascending per
+ * query): one min/max pass per rank, no branch per query; nothing to do when no
+ * query has it below its m-th. */
+KN_INLINE void kn_ginsert(double *best, int64_t m, const double *dist) {
+    kn_v8 v = KN_LOAD8(dist);
+    kn_m8 lower = v < KN_LOAD8(best + (m - 1) * KN_GL);
+    if (!kn_any8(&lower)) return;
+    for (int64_t i = 0; i < m; i++) {
+        kn_v8 b = KN_LOAD8(best + i * KN_GL);
+        kn_m8 less = v < b;
+        KN_STORE8(best + i * KN_GL, KN_BLEND8(less, v, b));
+        v = KN_BLEND8(less, b, v);
+    }
+}
+
+/* Fold the cnt rows at o (dimension-major, cnt per coordinate) into the best of the vectors of queries
+ * whose bit is set in live (qT and best: KN_GC vectors apart): row by row, all vectors at once (their passes
+ * independent), skipped when no query of any vector has the row below its m-th (one test for them all). */
+KN_INLINE void kn_gfold(int metric, int64_t d, int64_t split, const double *qT, const double *o, int64_t cnt,
+                        unsigned live, double *best, int64_t m) {
+    double dist[KN_GC][KN_GL];
+    for (int64_t p = 0; p < cnt; p++) {
+        kn_m8 lower = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int c = 0; c < KN_GC; c++) {
+            if (!(live >> c & 1)) continue;
+            kn_gdist(metric, d, split, qT + c * d * KN_GL, o + p, cnt, dist[c]);
+            lower |= KN_LOAD8(dist[c]) < KN_LOAD8(best + (c * m + m - 1) * KN_GL);
+        }
+        if (!kn_any8(&lower)) continue;
+        for (int c = 0; c < KN_GC; c++) {
+            if (!(live >> c & 1)) continue;
+            kn_v8 v = KN_LOAD8(dist[c]);
+            double *b = best + c * m * KN_GL;
+            for (int64_t i = 0; i < m; i++) {
+                kn_v8 bi = KN_LOAD8(b + i * KN_GL);
+                kn_m8 less = v < bi;
+                KN_STORE8(b + i * KN_GL, KN_BLEND8(less, v, bi));
+                v = KN_BLEND8(less, bi, v);
+            }
+        }
+    }
+}
+
+/* Whether any query may have a row nearer than its bound (near * slack <= bound). */
+KN_INLINE int kn_live8(const double *near, double slack, const double *bound) {
+    kn_m8 m = KN_LOAD8(near) * slack <= KN_LOAD8(bound);
+    return kn_any8(&m);
+}
+
+/* The largest bound of nc vectors of queries (their best's last rank, m x KN_GL apart). */
+KN_INLINE double kn_reach(const double *best, int64_t m, int64_t nc) {
+    double r = -INFINITY;
+    for (int64_t c = 0; c < nc; c++)
+        for (int l = 0; l < KN_GL; l++) r = kn_max(r, best[(c * m + m - 1) * KN_GL + l]);
+    return r;
+}
+
+/* Whether every row outside node id of the point tree is at distance >= bound
+ * from every point of box [glo, ghi]: the box lies that far inside each split of
+ * the node's cell (kn_inside for a box). */
+KN_INLINE int kn_box_inside(const kn_tree *t, int metric, int64_t id, const double *glo, const double *ghi,
+                            double bound) {
+    const double *clo = t->clo + id * t->dp, *chi = t->chi + id * t->dp;
+    kn_v4 g = {INFINITY, INFINITY, INFINITY, INFINITY};
+    for (int64_t j = 0; j < t->dp; j += KN_LANES)
+        g = KN_VMIN(g, KN_VMIN(KN_LOAD(glo + j) - KN_LOAD(clo + j), KN_LOAD(chi + j) - KN_LOAD(ghi + j)));
+    double gap = KN_HMIN(g);
+    if (metric != KN_CHEBYSHEV) gap = gap < 0.0 ? -1.0 : gap * gap;
+    return gap >= bound;
+}
+
+/* The k-th distances of the rows at tree positions [from, to) of leaf own (at
+ * most KN_GC KN_GL of them); returns the rows whose distances were taken, per
+ * vector of queries (the probe's measure; the search stops, its numbers not
+ * written, once that passes limit). Scratch: qT (KN_GC x d x KN_GL),
+ * best (KN_GC x m x KN_GL). */
+KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t split, int64_t own, int64_t from, int64_t to,
+                               int64_t m, int64_t limit, double *qT, double *best, double *out) {
+    int64_t d = t->d, dp = t->dp, work = 0, s0 = t->nodes[own].start, cnt0 = t->nodes[own].end - s0;
+    int64_t nc = (to - from + KN_GL - 1) / KN_GL;
+    double slack = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_DOWN;
+    double near[KN_GL];
+    const double *s = t->soa + s0 * d;
+    /* the queries, dimension-major (lanes past to repeat the first query; their best stays -inf) */
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t l = 0; l < KN_GL; l++) {
+            int64_t p = from + c * KN_GL + l < to ? from + c * KN_GL + l : from;
+            for (int64_t j = 0; j < d; j++) qT[(c * d + j) * KN_GL + l] = s[j * cnt0 + p - s0];
+            for (int64_t i = 0; i < m; i++)
+                best[(c * m + i) * KN_GL + l] = from + c * KN_GL + l < to ? INFINITY : -INFINITY;
+        }
+    kn_gfold(metric, d, split, qT, s, cnt0, (1u << nc) - 1, best, m);
+    double reach = kn_reach(best, m, nc);
+    const double *glo = t->lo + own * dp, *ghi = t->hi + own * dp;
+    int64_t stack[KN_STACK], top = 0, at = own;
+    double near_of[KN_STACK];
+    /* up from the own leaf: each sibling subtree searched top-down, until the batch's box lies reach inside
+     * the node's cell (the point tree; the group tree has no cells: up to the root) */
+    while (t->nodes[at].parent >= 0 && work <= limit && !(t->clo && kn_box_inside(t, metric, at, glo, ghi, reach))) {
+        const kn_node *parent = t->nodes + t->nodes[at].parent;
+        int64_t sibling = parent->left == at ? parent->right : parent->left;
+        at = t->nodes[at].parent;
+        stack[0] = sibling;
+        near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp);
+        top = 1;
+        while (top > 0 && work <= limit) {
+            top--;
+            if (near_of[top] * slack > reach) continue;
+            int64_t id = stack[top];
+            const kn_node *node = t->nodes + id;
+            if (node->left < 0) {
+                int64_t cnt = node->end - node->start;
+                const double *o = t->soa + node->start * d;
+                unsigned live = 0;
+                for (int64_t c = 0; c < nc; c++) {
+                    kn_gbox(metric, d, split, qT + c * d * KN_GL, t->lo + id * dp, t->hi + id * dp, near);
+                    live |= (unsigned)kn_live8(near, slack, best + (c * m + m - 1) * KN_GL) << c;
+                }
+                if (!live) continue;
+                kn_gfold(metric, d, split, qT, o, cnt, live, best, m);
+                work += cnt * __builtin_popcount(live);
+                reach = kn_reach(best, m, nc);
+                continue;
+            }
+            double nl = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->left * dp, t->hi + node->left * dp);
+            double nr = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->right * dp, t->hi + node->right * dp);
+            work++; /* two box bounds: about one vector of distances */
+            int64_t first = nl <= nr ? node->left : node->right, second = nl <= nr ? node->right : node->left;
+            double n1 = kn_min(nl, nr), n2 = kn_max(nl, nr);
+            if (n2 * slack <= reach) {
+                stack[top] = second;
+                near_of[top++] = n2;
+            }
+            if (n1 * slack <= reach) {
+                stack[top] = first;
+                near_of[top++] = n1;
+            }
+        }
+    }
+    if (work > limit) return work;
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t l = 0; l < KN_GL && from + c * KN_GL + l < to; l++) {
+            double r = best[(c * m + m - 1) * KN_GL + l];
+            out[t->order[from + c * KN_GL + l]] = metric == KN_CHEBYSHEV ? r : sqrt(r);
+        }
+    return work;
+}
+
+/* The leaves t->leaves[from, to) in steps of stride (the probe: every stride-th leaf), one metric compiled apart
+ * each, while the work stays within limit; returns the work. */
+KN_CLONES static int64_t kn_batches_kth(const kn_tree *t, int metric, int64_t split, int64_t from, int64_t to,
+                                        int64_t stride, int64_t limit, int64_t m, double *qT, double *best,
+                                        double *out) {
+    int64_t work = 0;
+    for (int64_t l = from; l < to && work <= limit; l += stride) {
+        int64_t own = t->leaves[l], a = t->nodes[own].start, b = t->nodes[own].end;
+        for (int64_t q = a; q < b; q += KN_GC * KN_GL) {
+            int64_t e = b - q < KN_GC * KN_GL ? b : q + KN_GC * KN_GL;
+            if (metric == KN_CHEBYSHEV)
+                work += kn_batch_kth(t, KN_CHEBYSHEV, split, own, q, e, m, limit - work, qT, best, out);
+            else
+                work += kn_batch_kth(t, KN_EUCLIDEAN, split, own, q, e, m, limit - work, qT, best, out);
+        }
+    }
+    return work;
+}
+
+/* The batched search over tree t (its leaves in parallel); with probe, first a probe of KN_PROBE leaves:
+ * returns 0 (and writes nothing) when the probe passes KN_BATCH_WORK per vector of queries, 1 once done,
+ * -1 out of memory. */
+static int kn_batched_kth(const kn_tree *t, int64_t k, int metric, int64_t split, int probe, int n_threads,
+                          double *out) {
+    int64_t m = k + 1, nl = t->n_leaves, d = t->d, scratch = KN_GC * KN_GL * (d > m ? d : m);
+    int failed = 0;
+    if (probe && nl >= 4 * KN_PROBE) {
+        double *qT = (double *)malloc(sizeof(double) * (size_t)scratch);
+        double *best = (double *)malloc(sizeof(double) * (size_t)scratch);
+        double *trial = (double *)malloc(sizeof(double) * (size_t)t->n);
+        int slower = 0, ok = qT && best && trial;
+        if (ok) {
+            int64_t stride = nl / KN_PROBE, vectors = 0;
+            for (int64_t l = 0; l < nl; l += stride) {
+                const kn_node *node = t->nodes + t->leaves[l];
+                vectors += (node->end - node->start + KN_GL - 1) / KN_GL;
+            }
+            int64_t limit = KN_BATCH_WORK * vectors;
+            slower = kn_batches_kth(t, metric, split, 0, nl, stride, limit, m, qT, best, trial) > limit;
+        }
+        free(qT);
+        free(best);
+        free(trial);
+        if (!ok) return -1;
+        if (slower) return 0;
+    }
+#pragma omp parallel num_threads(n_threads) reduction(| : failed)
+    {
+        double *qT = (double *)malloc(sizeof(double) * (size_t)scratch);
+        double *best = (double *)malloc(sizeof(double) * (size_t)scratch);
+        if (!qT || !best) {
+            failed = 1;
+        } else {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t l = 0; l < nl; l += 16)
+                kn_batches_kth(t, metric, split, l, l + 16 < nl ? l + 16 : nl, 1, INT64_MAX, m, qT, best, out);
+        }
+        free(qT);
+        free(best);
+    }
+    return failed ? -1 : 1;
+}
+
+/* out[i] = distance from row i of x to its k-th nearest other row (k < n). group >= 2: rows
+ * [i group, i group + group) are near each other (the copies of one sample); how: KN_AUTO, or the search to
+ * run (KN_GROUPED, KN_LEAVES, KN_PER_POINT); *ran: the search that ran. The same numbers for any group, any
+ * search. */
+static int kn_kth_distance(const double *x, int64_t n, int64_t d, int64_t k, int metric, int64_t split, int64_t group,
+                           int how, int n_threads, double *out, int *ran) {
     kn_tree t;
-    int status = kn_build(&t, x, n, d, split);
+    int status;
+    if (group > 1 && (how == KN_AUTO || how == KN_GROUPED)) {
+        *ran = KN_GROUPED;
+        status = kn_gbuild(&t, x, n, d, split, group);
+        if (status != IB_OK) return status;
+        int done = kn_batched_kth(&t, k, metric, split, how == KN_AUTO, n_threads, out);
+        kn_free(&t);
+        if (done) return done < 0 ? IB_NO_MEMORY : IB_OK;
+    }
+    status = kn_build(&t, x, n, d, split);
     if (status != IB_OK) return status;
+    if (how != KN_PER_POINT) {
+        *ran = KN_LEAVES;
+        int done = kn_batched_kth(&t, k, metric, split, 0, n_threads, out);
+        kn_free(&t);
+        return done < 0 ? IB_NO_MEMORY : IB_OK;
+    }
+    *ran = KN_PER_POINT;
     int failed = 0;
     int64_t m = k + 1; /* the point itself comes first, at distance 0 */
 #pragma omp parallel num_threads(n_threads) reduction(| : failed)
@@ -573,9 +1117,126 @@ KN_INLINE void kn_leaf_count(const kn_tree *t, int metric, int64_t split, int64_
     }
 }
 
+/* Lower (returned) and upper (*far) bounds of the distance (squared for the Euclidean norm) between a point
+ * of box [glo, ghi] and a point of box [lo, hi] (dp coordinates, padded), as kn_box's. */
+KN_INLINE double kn_box2_far(int metric, int64_t dp, const int64_t *part, const double *glo, const double *ghi,
+                             const double *lo, const double *hi, double *far) {
+    const kn_v4 zero = {0.0, 0.0, 0.0, 0.0};
+    kn_v4 a = zero, a1 = zero, b = zero, b1 = zero;
+    for (int64_t j = 0; j < dp; j += KN_LANES) {
+        kn_v4 vl = KN_LOAD(lo + j), vh = KN_LOAD(hi + j), gl = KN_LOAD(glo + j), gh = KN_LOAD(ghi + j);
+        kn_v4 gap = KN_VMAX(vl - gh, gl - vh), wide = KN_VMAX(vh - gl, gh - vl);
+        if (metric == KN_CHEBYSHEV) {
+            a = KN_VMAX(a, gap);
+            b = KN_VMAX(b, wide);
+        } else {
+            kn_m4 first = KN_LOADM(part + j);
+            gap = KN_VMAX(gap, zero);
+            kn_v4 g2 = gap * gap, w2 = wide * wide;
+            a += (kn_v4)((kn_m4)g2 & first);
+            a1 += (kn_v4)((kn_m4)g2 & ~first);
+            b += (kn_v4)((kn_m4)w2 & first);
+            b1 += (kn_v4)((kn_m4)w2 & ~first);
+        }
+    }
+    if (metric == KN_CHEBYSHEV) {
+        *far = KN_HMAX(b);
+        return KN_HMAX(a);
+    }
+    *far = kn_max(KN_HSUM(b), KN_HSUM(b1));
+    return kn_max(KN_HSUM(a), KN_HSUM(a1));
+}
+
+/* The counts of kn_count_within for the rows at tree positions [from, to) of
+ * leaf own (at most KN_GC KN_GL), batched as kn_batch_kth: one walk from the
+ * root for them all, a node skipped when its box lies beyond the largest bound
+ * from the leaf's box, counted whole when within the smallest; at a leaf every
+ * vector of queries compares its distances (kn_leaf_dist's numbers) with its
+ * bounds. Scratch: qT (KN_GC x d x KN_GL), bound (KN_GC x KN_GL). */
+KN_INLINE void kn_batch_count(const kn_tree *t, int metric, int64_t split, int64_t own, int64_t from, int64_t to,
+                              const double *radius, double *qT, double *bound, int64_t *out) {
+    int64_t d = t->d, dp = t->dp, s0 = t->nodes[own].start, cnt0 = t->nodes[own].end - s0;
+    int64_t nc = (to - from + KN_GL - 1) / KN_GL;
+    double down = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_DOWN, up = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_UP;
+    double dist[KN_GL], reach = -INFINITY, least = INFINITY;
+    kn_m8 count[KN_GC];
+    const double *s = t->soa + s0 * d;
+    for (int64_t c = 0; c < nc; c++) {
+        for (int64_t l = 0; l < KN_GL; l++) {
+            int64_t p = from + c * KN_GL + l < to ? from + c * KN_GL + l : from;
+            for (int64_t j = 0; j < d; j++) qT[(c * d + j) * KN_GL + l] = s[j * cnt0 + p - s0];
+            double r = from + c * KN_GL + l < to ? radius[t->order[p]] : -1.0;
+            double b = r >= 0.0 ? (metric == KN_CHEBYSHEV ? r : r * r) : -INFINITY; /* -inf: counts nothing */
+            bound[c * KN_GL + l] = b;
+            if (b >= 0.0) {
+                reach = kn_max(reach, b);
+                least = kn_min(least, b);
+            }
+        }
+        count[c] = (kn_m8){0, 0, 0, 0, 0, 0, 0, 0};
+    }
+    if (reach >= 0.0) {
+        const double *glo = t->lo + own * dp, *ghi = t->hi + own * dp;
+        int64_t stack[KN_STACK], top = 0, at = own;
+        stack[top++] = own;
+        /* the own leaf, then up: each sibling subtree, until the batch's box lies strictly beyond reach inside
+         * the node's cell */
+        for (;;) {
+            while (top > 0) {
+                int64_t id = stack[--top];
+                const kn_node *node = t->nodes + id;
+                double far, near = kn_box2_far(metric, dp, t->part, glo, ghi, t->lo + id * dp, t->hi + id * dp, &far);
+                if (near * down > reach) continue;
+                if (far * up <= least) { /* every row within every bound (the -inf lanes are never read) */
+                    for (int64_t c = 0; c < nc; c++) count[c] += node->end - node->start;
+                    continue;
+                }
+                if (node->left >= 0) {
+                    stack[top++] = node->right;
+                    stack[top++] = node->left;
+                    continue;
+                }
+                int64_t cnt = node->end - node->start;
+                const double *o = t->soa + node->start * d;
+                unsigned live = 0;
+                for (int64_t c = 0; c < nc; c++) {
+                    kn_gbox(metric, d, split, qT + c * d * KN_GL, t->lo + id * dp, t->hi + id * dp, dist);
+                    live |= (unsigned)kn_live8(dist, down, bound + c * KN_GL) << c;
+                }
+                for (int64_t p = 0; p < cnt && live; p++)
+                    for (int64_t c = 0; c < nc; c++) {
+                        if (!(live >> c & 1)) continue;
+                        kn_gdist(metric, d, split, qT + c * d * KN_GL, o + p, cnt, dist);
+                        count[c] -= (kn_m8)(KN_LOAD8(dist) <= KN_LOAD8(bound + c * KN_GL));
+                    }
+            }
+            if (t->nodes[at].parent < 0 || kn_box_inside(t, metric, at, glo, ghi, nextafter(reach, INFINITY))) break;
+            const kn_node *parent = t->nodes + t->nodes[at].parent;
+            stack[top++] = parent->left == at ? parent->right : parent->left;
+            at = t->nodes[at].parent;
+        }
+    }
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t l = 0; l < KN_GL && from + c * KN_GL + l < to; l++)
+            out[t->order[from + c * KN_GL + l]] = bound[c * KN_GL + l] >= 0.0 ? count[c][l] : 0;
+}
+
 /* The leaves [from, to) of kn_count_within, one metric compiled apart each. */
 KN_CLONES static void kn_leaves_count(const kn_tree *t, int metric, int64_t split, int64_t from, int64_t to,
-                                      const double *radius, double *dist, int64_t *out) {
+                                      const double *radius, int batched, double *dist, int64_t *out) {
+    if (batched) {
+        for (int64_t l = from; l < to; l++) {
+            int64_t own = t->leaves[l], a = t->nodes[own].start, b = t->nodes[own].end;
+            for (int64_t q = a; q < b; q += KN_GC * KN_GL) {
+                int64_t e = b - q < KN_GC * KN_GL ? b : q + KN_GC * KN_GL;
+                if (metric == KN_CHEBYSHEV)
+                    kn_batch_count(t, KN_CHEBYSHEV, split, own, q, e, radius, dist + KN_GC * KN_GL, dist, out);
+                else
+                    kn_batch_count(t, KN_EUCLIDEAN, split, own, q, e, radius, dist + KN_GC * KN_GL, dist, out);
+            }
+        }
+        return;
+    }
     if (metric == KN_CHEBYSHEV)
         for (int64_t l = from; l < to; l++) kn_leaf_count(t, KN_CHEBYSHEV, split, l, radius, dist, out);
     else
@@ -585,20 +1246,23 @@ KN_CLONES static void kn_leaves_count(const kn_tree *t, int metric, int64_t spli
 /* out[i] = rows of x (row i included) at distance <= radius[i] from row i
  * (none for a negative or NaN radius). */
 static int kn_count_within(const double *x, int64_t n, int64_t d, const double *radius, int metric, int64_t split,
-                           int n_threads, int64_t *out) {
+                           int how, int n_threads, int64_t *out) {
     kn_tree t;
     int status = kn_build(&t, x, n, d, split);
     if (status != IB_OK) return status;
     int failed = 0;
 #pragma omp parallel num_threads(n_threads) reduction(| : failed)
     {
-        double *dist = (double *)malloc(sizeof(double) * (size_t)(t.max_leaf > 0 ? t.max_leaf : 1));
+        /* per point: one leaf's distances; batched: the bounds, then the queries */
+        int64_t scratch = KN_GC * KN_GL * (d + 1) > t.max_leaf ? KN_GC * KN_GL * (d + 1) : t.max_leaf;
+        double *dist = (double *)malloc(sizeof(double) * (size_t)(scratch > 0 ? scratch : 1));
         if (!dist) {
             failed = 1;
         } else {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t c = 0; c < t.n_leaves; c += 16)
-                kn_leaves_count(&t, metric, split, c, c + 16 < t.n_leaves ? c + 16 : t.n_leaves, radius, dist, out);
+                kn_leaves_count(&t, metric, split, c, c + 16 < t.n_leaves ? c + 16 : t.n_leaves, radius,
+                                how != KN_PER_POINT, dist, out);
         }
         free(dist);
     }

@@ -412,7 +412,9 @@ KNN_METRICS = ("chebyshev", "euclidean")
 
 #: Fewer points than this are searched on one thread: starting and joining a
 #: parallel region costs more than a small search (and much more on a busy machine).
-KNN_PARALLEL_MIN = 16384
+#: From 4096 points (Ross's count over a block of 4096 samples) two threads gained
+#: 1.1-1.9x on a quiet 2-core machine; a class's own search (half of them) stays on one.
+KNN_PARALLEL_MIN = 4096
 
 
 def _knn_threads(n: int, num_threads: int | None) -> int:
@@ -439,12 +441,14 @@ def _knn_points(points: np.ndarray, metric: str, split: int | None) -> tuple[np.
 
 
 def knn_kth_distance(
-    points: np.ndarray, k: int, metric: str = "chebyshev", split: int | None = None, num_threads: int | None = None
+    points: np.ndarray, k: int, metric: str = "chebyshev", split: int | None = None, num_threads: int | None = None,
+    group: int = 1,
 ) -> np.ndarray:
     """Each point's distance to its k-th nearest other point (a compiled k-d tree).
 
     Equal bit for bit to ``cKDTree(points).query(points, k + 1, p=inf or 2)[0][:, -1]``
-    (the same float64 distances; the k-th smallest does not depend on the search).
+    (the same float64 distances; the k-th smallest does not depend on the search),
+    whatever ``group``.
 
     Args:
         points: (N, d) points, converted to float64; N > k.
@@ -455,18 +459,26 @@ def knn_kth_distance(
             spaces); None or d: the Euclidean norm of all d.
         num_threads: Threads over points (default: this worker's share, from
             ``KNN_PARALLEL_MIN`` points; one below).
+        group: A hint, 1 <= group <= N: rows ``[i group, (i + 1) group)`` (the last
+            group possibly shorter) are near each other (the noisy copies of one
+            sample, as ``np.repeat`` lays them out), so their neighbours are searched
+            together, which is faster when the groups lie apart (see
+            ``ibsim_ext/knn_core.h``; when a probe finds them overlapping, the kernel
+            batches the points of each tree leaf instead, as for 1: no grouping).
+            The numbers are the same for every group.
 
     Returns:
         (N,) float64 distances.
 
     Raises:
-        EstimatorError: NaN/inf points, k outside [1, N), a bad metric or split.
+        EstimatorError: NaN/inf points, k outside [1, N), a bad metric, split or group.
     """
     points, code, split = _knn_points(points, metric, split)
     if isinstance(k, bool) or not 1 <= int(k) < len(points):
         raise EstimatorError(f"k must be in [1, N) = [1, {len(points)}), got {k!r}")
+    group = reference.knn_group(group, len(points))
     out = np.empty(len(points))
-    status = _knn.kth_distance(points, int(k), code, split, out, _knn_threads(len(points), num_threads))
+    status = _knn.kth_distance(points, int(k), code, split, out, _knn_threads(len(points), num_threads), group)
     _raise_for(np.array([status], dtype=np.int32))
     return out
 

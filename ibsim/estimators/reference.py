@@ -302,16 +302,30 @@ def _knn_pair_distances(points: np.ndarray, metric: str, split: int | None) -> t
     return np.maximum(_sqeuclidean_pairs(points[:, :split]), _sqeuclidean_pairs(points[:, split:])), True
 
 
-def knn_kth_distance(points: np.ndarray, k: int, metric: str = "chebyshev", split: int | None = None) -> np.ndarray:
+def knn_group(group: int, n: int) -> int:
+    """Check the k-NN search's ``group`` (rows searched together) for N points; the kernel and its twin share it.
+
+    Raises:
+        EstimatorError: ``group`` not an integer in [1, N].
+    """
+    if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or not 1 <= group <= max(n, 1):
+        raise EstimatorError(f"group must be an integer in [1, N] = [1, {n}], got {group!r}")
+    return int(group)
+
+
+def knn_kth_distance(points: np.ndarray, k: int, metric: str = "chebyshev", split: int | None = None,
+                     group: int = 1) -> np.ndarray:
     """Each point's distance to its k-th nearest other point: brute force over all pairs.
 
     The twin of the compiled kernel: the (k+1)-th smallest of each row of the
     distance matrix (the point itself is the first, at 0); the Euclidean root is
-    taken of that squared distance, as scipy and the kernel do.
+    taken of that squared distance, as scipy and the kernel do. ``group`` (the
+    kernel's search hint) is checked as the kernel checks it, and changes nothing.
     """
     dist, squared = _knn_pair_distances(points, metric, split)
     if isinstance(k, bool) or not 1 <= int(k) < len(dist):
         raise EstimatorError(f"k must be in [1, N) = [1, {len(dist)}), got {k!r}")
+    knn_group(group, len(dist))
     kth = np.sort(dist, axis=1)[:, int(k)]
     return np.sqrt(kth) if squared else kth
 

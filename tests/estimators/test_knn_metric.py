@@ -98,7 +98,7 @@ def test_a_full_size_block_equals_ckdtree_on_one_and_two_threads(metric, p):
         np.testing.assert_array_equal(kernels.knn_count_within(x, radius, metric, num_threads=threads), counts)
 
 
-def _ckdtree_kth(points, k, metric="chebyshev", split=None):
+def _ckdtree_kth(points, k, metric="chebyshev", split=None, group=1):
     return cKDTree(points).query(points, k=k + 1, p=np.inf)[0][:, -1]
 
 

@@ -274,11 +274,37 @@ def _knn_point_sets(rng: np.random.Generator) -> Iterator[tuple[str, np.ndarray]
     ) + 0.0316 * rng.normal(size=(1600, 5))
 
 
+def _refusal_points(rng: np.random.Generator) -> np.ndarray:
+    """30 finite points in 3 dimensions (for the refusals of a bad argument)."""
+    return rng.normal(size=(30, 3))
+
+
+def knn_group_point_sets(rng: np.random.Generator) -> Iterator[tuple[str, np.ndarray, int]]:
+    """Point sets for the grouped k-th distance search, each with the group it is built of (rows
+    ``[i g, (i + 1) g)`` copies of one point, as ``np.repeat`` lays them out, or no such structure):
+    isolated and overlapping groups, duplicate rows and groups, ties, 1 to 16 dimensions."""
+    for d in (1, 2, 7, 10, 16):
+        centres = np.tanh(3 * rng.normal(size=(40, d)))
+        yield f"isolated copies d={d}", np.repeat(centres, 8, axis=0) + 0.002 * rng.normal(size=(320, d)), 8
+        yield f"overlapping copies d={d}", np.repeat(centres, 8, axis=0) + 0.5 * rng.normal(size=(320, d)), 8
+    saturated = np.sign(rng.normal(size=(60, 3)))  # 8 patterns: groups of the same pattern overlap exactly
+    yield "saturated patterns, copies", np.repeat(saturated, 4, axis=0) + 0.01 * rng.normal(size=(240, 3)), 4
+    yield "duplicate copies (no noise)", np.repeat(saturated, 4, axis=0), 4
+    yield "lattice copies (ties)", np.repeat(rng.integers(-2, 3, (50, 2)).astype(np.float64), 16, axis=0) + \
+        rng.integers(-1, 2, (800, 2)), 16
+    yield "copies of a tight cluster in 10 dims", np.repeat(0.01 * rng.normal(size=(30, 10)), 2, axis=0) + \
+        0.01 * rng.normal(size=(60, 10)), 2
+    yield "normal, no groups", rng.normal(size=(250, 5)), 1
+    yield "huge and tiny values, copies", np.repeat(rng.normal(size=(25, 3)) * np.array([1e150, 1e-150, 1.0]),
+                                                    4, axis=0) * (1 + 1e-3 * rng.normal(size=(100, 3))), 4
+
+
 def knn_cases(kernel: str) -> Iterator[tuple[str, dict]]:
-    """Inputs for ``knn_kth_distance`` or ``knn_count_within`` (both metrics; KSG's split joint norm)."""
+    """Inputs for ``knn_kth_distance`` or ``knn_count_within`` (both metrics; KSG's split joint norm;
+    the k-th distances also grouped, 2 to 16 rows, groups that do not divide N included)."""
     for seed in (0, 1):
         rng = np.random.default_rng(seed)
-        for label, points in _knn_point_sets(rng):
+        for i, (label, points) in enumerate(_knn_point_sets(rng)):
             for metric in ("chebyshev", "euclidean"):
                 splits = [None] + ([points.shape[1] // 2] if metric == "euclidean" and points.shape[1] > 1 else [])
                 for split in splits:
@@ -286,6 +312,10 @@ def knn_cases(kernel: str) -> Iterator[tuple[str, dict]]:
                     if kernel == "knn_kth_distance":
                         for k in (1, 3):
                             yield f"{where} k={k}", dict(points=points, k=k, metric=metric, split=split)
+                            group = (2, 3, 8, 16)[(i + k) % 4]
+                            if group <= len(points):
+                                yield f"{where} k={k} group={group}", dict(points=points, k=k, metric=metric,
+                                                                           split=split, group=group)
                     else:
                         # radii at neighbour distances (points exactly on them), just below, random and negative
                         dist = np.abs(np.asarray(points, dtype=np.float64)[:, :1] - np.asarray(points)[::-1, :1].T)
@@ -303,5 +333,13 @@ def knn_cases(kernel: str) -> Iterator[tuple[str, dict]]:
         small = rng.normal(size=(3, 2))
         if kernel == "knn_kth_distance":
             yield f"N <= k seed{seed}", dict(points=small, k=3)
+            for label, points, group in knn_group_point_sets(rng):
+                for metric in ("chebyshev", "euclidean"):
+                    for k in (1, 3, 10):
+                        for g in sorted({group, 2, 16}):
+                            yield f"{label} {metric} k={k} group={g} seed{seed}", dict(
+                                points=points, k=k, metric=metric, group=g)
+            for bad in (0, -1, 31, 2.5, True, "8", None):  # refused by both
+                yield f"group={bad!r} seed{seed}", dict(points=_refusal_points(rng), k=2, group=bad)
         else:
             yield f"NaN radius seed{seed}", dict(points=small, radius=np.array([1.0, np.nan, 1.0]))
