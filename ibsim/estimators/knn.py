@@ -39,6 +39,7 @@ k-d tree of :mod:`ibsim.estimators.kernels` (equal, bit for bit, to scipy's
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import digamma
@@ -211,6 +212,33 @@ def discrete_mutual_information(t: np.ndarray, labels: np.ndarray, k: int = 3, m
     )
 
 
+#: Noise arrays of at most this many floats (16 MB) are kept between calls: every
+#: block of every call gets the same noise, and drawing it (327 680 normals for
+#: a 4096 x 10 layer's 8 copies) cost 3.6 ms of a 15 ms block.
+NOISE_CACHE_FLOATS = 2**21
+
+
+def _draw_noise(seed: int, variance: float, n: int, d: int, replicates: int) -> tuple[np.ndarray, np.ndarray]:
+    """The estimator's noise for N samples of width d: (N * replicates, d) for the
+    copies, then (N, d) for Ross's draw, from one generator of ``seed``; read-only."""
+    rng = np.random.default_rng(seed)
+    scale = math.sqrt(variance)
+    noise_x = rng.normal(0.0, scale, (n * replicates, d))
+    noise_y = rng.normal(0.0, scale, (n, d))
+    noise_x.flags.writeable = noise_y.flags.writeable = False
+    return noise_x, noise_y
+
+
+_cached_noise = lru_cache(maxsize=8)(_draw_noise)
+
+
+def estimator_noise(seed: int, variance: float, n: int, d: int, replicates: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_draw_noise`, kept between calls up to :data:`NOISE_CACHE_FLOATS` floats (the same arrays)."""
+    if n * (replicates + 1) * d <= NOISE_CACHE_FLOATS:
+        return _cached_noise(seed, variance, n, d, replicates)
+    return _draw_noise(seed, variance, n, d, replicates)
+
+
 @ESTIMATORS.register("knn", "ksg")
 class KNN(Estimator):
     """k-NN estimates through Gaussian noise: Kozachenko-Leonenko / KSG for I(X;T), Ross for I(T;Y)."""
@@ -230,10 +258,7 @@ class KNN(Estimator):
     def estimate_blocks(self, blocks: LayerBlocks) -> np.ndarray:
         n, d = blocks.acts.shape[1:]
         _require_neighbours(n, self.k, f"estimator '{self.spec}'")
-        rng = np.random.default_rng(self.seed)
-        scale = math.sqrt(self.noise_variance)
-        noise_x = rng.normal(0.0, scale, (n * self.replicates, d))
-        noise_y = rng.normal(0.0, scale, (n, d))
+        noise_x, noise_y = estimator_noise(self.seed, self.noise_variance, n, d, self.replicates)
         h_noise = 0.5 * d * math.log(2.0 * math.pi * math.e * self.noise_variance)
         h_x = entropy_nats(blocks.groups) if blocks.groups is not None else math.log(n)
         h_y = entropy_nats(blocks.labels)

@@ -62,3 +62,27 @@ def test_duplicates_without_noise_and_nan_are_refused():
         kl_entropy(np.zeros((10, 2)))
     with pytest.raises(EstimatorError, match="NaN"):
         ksg_mutual_information(np.array([0.0, np.nan, 1.0, 2.0, 3.0]), np.arange(5.0))
+
+
+def test_the_noise_is_drawn_once_and_is_the_same_for_every_call(monkeypatch):
+    from ibsim.estimators import knn
+
+    rng = np.random.default_rng(4)
+    want_x, want_y = rng.normal(0.0, 0.1, (50 * 3, 2)), rng.normal(0.0, 0.1, (50, 2))
+    first = knn.estimator_noise(4, 0.01, 50, 2, 3)
+    np.testing.assert_array_equal(first[0], want_x)
+    np.testing.assert_array_equal(first[1], want_y)
+    assert knn.estimator_noise(4, 0.01, 50, 2, 3)[0] is first[0]  # kept, not drawn again
+    assert not first[0].flags.writeable and not first[1].flags.writeable
+    assert not np.array_equal(knn.estimator_noise(5, 0.01, 50, 2, 3)[0], first[0])
+    monkeypatch.setattr(knn, "NOISE_CACHE_FLOATS", 10)  # too large to keep: drawn afresh, the same values
+    again = knn.estimator_noise(4, 0.01, 50, 2, 3)
+    assert again[0] is not first[0]
+    np.testing.assert_array_equal(again[0], want_x)
+    # and the estimates of a block do not depend on whether its noise was kept
+    t = np.random.default_rng(0).normal(size=(2, 200, 3))
+    blocks = LayerBlocks(t, np.arange(200) % 2, 2)
+    drawn = KNN().estimate_blocks(blocks)
+    monkeypatch.setattr(knn, "NOISE_CACHE_FLOATS", 2**21)
+    np.testing.assert_array_equal(KNN().estimate_blocks(blocks), drawn)
+    np.testing.assert_array_equal(KNN().estimate_blocks(blocks), drawn)
