@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ibsim.errors import EstimatorError
-from ibsim.estimators import KNN, LayerBlocks
+from ibsim.estimators import KNN, LayerBlocks, knn
 from ibsim.estimators.knn import discrete_mutual_information, kl_entropy, ksg_mutual_information
 
 
@@ -65,8 +65,6 @@ def test_duplicates_without_noise_and_nan_are_refused():
 
 
 def test_the_noise_is_drawn_once_and_is_the_same_for_every_call(monkeypatch):
-    from ibsim.estimators import knn
-
     rng = np.random.default_rng(4)
     want_x, want_y = rng.normal(0.0, 0.1, (50 * 3, 2)), rng.normal(0.0, 0.1, (50, 2))
     first = knn.estimator_noise(4, 0.01, 50, 2, 3)
