@@ -40,7 +40,9 @@ def ckdtree_knn() -> Iterator[None]:
                                                            p=np.inf if metric == "chebyshev" else 2,
                                                            return_length=True))
 
-    with mock.patch.object(knn, "_kth_distance", kth_distance), mock.patch.object(knn, "_count_within", count_within):
+    # Ross's I(T;Y) as it was: per class the k-th distances, then one count over all samples (cKDTree both)
+    with mock.patch.object(knn, "_kth_distance", kth_distance), mock.patch.object(knn, "_count_within", count_within), \
+            mock.patch.object(knn, "_class_radius_and_count", knn._class_radius_and_count_two_step):
         yield
 
 

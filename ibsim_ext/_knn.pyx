@@ -3,8 +3,8 @@
 
 A thin driver over ``knn_core.h``: one block of points at a time, a k-d tree
 built over it and queried with every point, in parallel over points. Semantics
-and the NumPy twins: ``ibsim.estimators.reference.knn_kth_distance`` and
-``knn_count_within``. Only ``ibsim.estimators.kernels`` calls this module.
+and the NumPy twins: ``ibsim.estimators.reference.knn_kth_distance``,
+``knn_count_within`` and ``knn_class_radius_and_count``. Only ``ibsim.estimators.kernels`` calls this module.
 
 Returns the status of common.h: 0 ok, 1 a NaN or infinite coordinate, 3 out of memory.
 """
@@ -24,6 +24,8 @@ cdef extern from "knn_core.h" nogil:
                         int how, int n_threads, double* out, int* ran)
     int kn_count_within(const double* x, int64_t n, int64_t d, const double* radius, int metric, int64_t split,
                         int how, int n_threads, int64_t* out)
+    int kn_class_count(const double* x, int64_t n, int64_t d, const int64_t* labels, int64_t n_labels, int64_t k,
+                       int metric, int how, int n_threads, double* radius, int64_t* count)
 
 #: The metric codes of the kernel.
 CHEBYSHEV, EUCLIDEAN = KN_CHEBYSHEV, KN_EUCLIDEAN
@@ -84,4 +86,34 @@ def count_within(const double[:, ::1] x, const double[::1] radius, int metric, l
     with nogil:
         code = kn_count_within(&x[0, 0], x.shape[0], x.shape[1], &radius[0], metric, split, how, num_threads,
                                &out[0])
+    return code
+
+
+def class_radius_and_count(const double[:, ::1] x, const int64_t[::1] labels, long n_labels, long k, int metric,
+                           double[::1] radius, int64_t[::1] count, int num_threads, int how=KN_AUTO):
+    """Ross's search: per row i of a class of at least two rows, ``radius[i]`` = its distance to its k_i-th
+    nearest other row of its class (k_i = min(k, class size - 1)) and ``count[i]`` = the rows of any class
+    (i included) strictly within it, as ``count_within`` counts them with ``np.nextafter(radius, 0)``;
+    0 and 0 for the other rows.
+
+    Args:
+        x: (N, d) float64 points, C-contiguous, N >= 1, d >= 1.
+        labels: (N,) int64 classes: 0 .. n_labels - 1 (any other value: no class; such rows are counted,
+            not searched).
+        n_labels: Number of classes (>= 0).
+        k: Neighbour rank, >= 1.
+        metric: CHEBYSHEV or EUCLIDEAN.
+        radius: (N,) float64 output.
+        count: (N,) int64 output.
+        num_threads: OpenMP threads over points.
+        how: AUTO or LEAVES (the points of a tree leaf batched), PER_POINT (one at a time; a test hook: the
+            same numbers).
+
+    Returns:
+        The status code.
+    """
+    cdef int code
+    with nogil:
+        code = kn_class_count(&x[0, 0], x.shape[0], x.shape[1], &labels[0], n_labels, k, metric, how, num_threads,
+                              &radius[0], &count[0])
     return code

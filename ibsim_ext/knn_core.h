@@ -1,6 +1,6 @@
 /* k-nearest-neighbour searches for the k-NN estimators: a k-d tree over one block.
  *
- * Two queries, each for every point of the tree against the tree itself,
+ * Three queries, each for every point of the tree against the tree itself,
  * parallel over tree leaves (OpenMP):
  *   - kn_kth_distance: the distance to the k-th nearest other point
  *     (the Euclidean metric takes a split: the distance is then the larger
@@ -10,7 +10,12 @@
  *     of one sample, as np.repeat lays them out), to be searched together;
  *   - kn_count_within: the points (the point itself included) at distance
  *     <= radius_i, per point i (callers pass the radius just below theirs for
- *     "strictly within").
+ *     "strictly within");
+ *   - kn_class_count: Ross's two numbers in one walk per point (see "Ross's
+ *     search" below): the distance r_i to the k_i-th nearest other point of
+ *     the point's own class, and the points of any class strictly within r_i,
+ *     the numbers of kn_kth_distance per class and kn_count_within with
+ *     nextafter(r_i, 0), bit for bit.
  *
  * The numbers equal scipy's cKDTree (query with k+1 / query_ball_point with
  * return_length) bit for bit, whatever group and whichever search runs: every
@@ -46,7 +51,7 @@
  *     8 copies to a vector of doubles (one AVX-512 register, two AVX2), a node
  *     visited when any copy may have a nearer point there;
  *   - the point tree's leaves batched (k-th distances when the groups overlap
- *     or group = 1, counts): the same for the up to KN_LEAF points of one
+ *     or group = 1, counts, Ross's search): the same for the up to KN_LEAF points of one
  *     leaf, from their own leaf up the tree (each sibling subtree searched
  *     top-down), stopping once the leaf's box lies the largest bound inside the
  *     node's cell;
@@ -57,9 +62,9 @@
  *     query lies that distance inside the node's cell (a distance is at least
  *     any one coordinate's difference, or its square, and rounding is monotone).
  * kn_kth_distance picks the group tree when group >= 2 and a probe of a few
- * groups finds them apart, else the point tree's leaves; kn_count_within the
- * leaves. Status: IB_OK, IB_NONFINITE (a NaN or infinite coordinate),
- * IB_NO_MEMORY.
+ * groups finds them apart, else the point tree's leaves; kn_count_within and
+ * kn_class_count the leaves. Status: IB_OK, IB_NONFINITE (a NaN or infinite
+ * coordinate), IB_NO_MEMORY.
  */
 #ifndef IBSIM_KNN_CORE_H
 #define IBSIM_KNN_CORE_H
@@ -130,6 +135,23 @@ static void kn_free(kn_tree *t) {
 
 static inline double kn_max(double a, double b) { return a > b ? a : b; }
 static inline double kn_min(double a, double b) { return a < b ? a : b; }
+
+/* Push node's children that may hold a point within bound (box distances nl, nr, widened by slack), the
+ * closer one last, so that it is popped first; returns the new top of the walk's stack. */
+KN_INLINE int64_t kn_push(int64_t *stack, double *near_of, int64_t top, const kn_node *node, double nl,
+                          double nr, double slack, double bound) {
+    int64_t first = nl <= nr ? node->left : node->right, second = nl <= nr ? node->right : node->left;
+    double n1 = kn_min(nl, nr), n2 = kn_max(nl, nr);
+    if (n2 * slack <= bound) {
+        stack[top] = second;
+        near_of[top++] = n2;
+    }
+    if (n1 * slack <= bound) {
+        stack[top] = first;
+        near_of[top++] = n1;
+    }
+    return top;
+}
 
 /* Rearrange key[lo, hi) (and unit alike) so that the m-th smallest key sits at
  * m, no greater before it, no smaller after it (Hoare's quickselect,
@@ -451,9 +473,27 @@ KN_INLINE void kn_fold(const kn_tree *t, int metric, int64_t split, int64_t id, 
     for (int64_t p = 0; p < cnt; p++) kn_insert(best, m, dist[p]);
 }
 
-/* Fold every point of the subtree at id that may be nearer than best[m - 1], closer child first. */
-KN_INLINE void kn_descend(const kn_tree *t, int metric, int64_t split, double slack, int64_t id, const double *q,
-                              double *best, int64_t m, double *dist) {
+/* One query of class lab: fold the points of leaf id into its best[0..m) (its own class only) and record
+ * every distance <= best[m - 1] in cand (returns the new number recorded). */
+KN_INLINE int64_t kn_rfold1(const kn_tree *t, int metric, int64_t id, const double *q, int64_t lab,
+                            const int64_t *labt, double *best, int64_t m, double *dist, double *cand, int64_t nc) {
+    const kn_node *node = t->nodes + id;
+    int64_t cnt = node->end - node->start;
+    const int64_t *rl = labt + node->start;
+    kn_leaf_dist(metric, t->soa + node->start * t->d, cnt, t->d, t->d, q, dist);
+    for (int64_t p = 0; p < cnt; p++) {
+        if (rl[p] == lab) kn_insert(best, m, dist[p]);
+        if (dist[p] <= best[m - 1]) cand[nc++] = dist[p];
+    }
+    return nc;
+}
+
+/* Fold every point of the subtree at id that may be nearer than best[m - 1], closer child first. With labt
+ * (Ross's search, a query of class lab; split is then d) kn_rfold1 at the leaves, recording into cand from
+ * cand[nc] (returns the new nc); without (NULL: inlined away), kn_fold (returns nc unchanged). */
+KN_INLINE int64_t kn_descend(const kn_tree *t, int metric, int64_t split, double slack, int64_t id, const double *q,
+                             double *best, int64_t m, double *dist, int64_t lab, const int64_t *labt, double *cand,
+                             int64_t nc) {
     int64_t dp = t->dp, stack[KN_STACK];
     double near_of[KN_STACK];
     int64_t top = 0;
@@ -464,22 +504,17 @@ KN_INLINE void kn_descend(const kn_tree *t, int metric, int64_t split, double sl
         if (near_of[top] * slack > best[m - 1]) continue;
         const kn_node *node = t->nodes + stack[top];
         if (node->left < 0) {
-            kn_fold(t, metric, split, stack[top], q, best, m, dist);
+            if (labt)
+                nc = kn_rfold1(t, metric, stack[top], q, lab, labt, best, m, dist, cand, nc);
+            else
+                kn_fold(t, metric, split, stack[top], q, best, m, dist);
             continue;
         }
         double nl = kn_box(metric, dp, t->part, q, t->lo + node->left * dp, t->hi + node->left * dp, NULL);
         double nr = kn_box(metric, dp, t->part, q, t->lo + node->right * dp, t->hi + node->right * dp, NULL);
-        int64_t first = nl <= nr ? node->left : node->right, second = nl <= nr ? node->right : node->left;
-        double n1 = kn_min(nl, nr), n2 = kn_max(nl, nr);
-        if (n2 * slack <= best[m - 1]) {
-            stack[top] = second;
-            near_of[top++] = n2;
-        }
-        if (n1 * slack <= best[m - 1]) {
-            stack[top] = first;
-            near_of[top++] = n1;
-        }
+        top = kn_push(stack, near_of, top, node, nl, nr, slack, best[m - 1]);
     }
+    return nc;
 }
 
 /* The k-th distances of the points of leaf l (m = k + 1: the point itself
@@ -497,7 +532,8 @@ KN_INLINE void kn_leaf_kth(const kn_tree *t, int metric, int64_t split, int64_t 
         int64_t id = own;
         while (t->nodes[id].parent >= 0 && !kn_inside(t, metric, id, q, best[m - 1], 0)) {
             const kn_node *parent = t->nodes + t->nodes[id].parent;
-            kn_descend(t, metric, split, slack, parent->left == id ? parent->right : parent->left, q, best, m, dist);
+            kn_descend(t, metric, split, slack, parent->left == id ? parent->right : parent->left, q, best, m, dist, 0,
+                       NULL, NULL, 0);
             id = t->nodes[id].parent;
         }
         double r = best[m - 1];
@@ -937,16 +973,7 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t split, int6
             double nl = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->left * dp, t->hi + node->left * dp);
             double nr = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->right * dp, t->hi + node->right * dp);
             work++; /* two box bounds: about one vector of distances */
-            int64_t first = nl <= nr ? node->left : node->right, second = nl <= nr ? node->right : node->left;
-            double n1 = kn_min(nl, nr), n2 = kn_max(nl, nr);
-            if (n2 * slack <= reach) {
-                stack[top] = second;
-                near_of[top++] = n2;
-            }
-            if (n1 * slack <= reach) {
-                stack[top] = first;
-                near_of[top++] = n1;
-            }
+            top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
         }
     }
     if (work > limit) return work;
@@ -1266,6 +1293,315 @@ static int kn_count_within(const double *x, int64_t n, int64_t d, const double *
         }
         free(dist);
     }
+    kn_free(&t);
+    return failed ? IB_NO_MEMORY : IB_OK;
+}
+
+/* Ross's search (kn_class_count): per point i of class c_i, r_i = the distance
+ * to its k_i-th nearest other point of its own class (k_i = min(k, size - 1))
+ * and m_i = the points of any class (i included) at distance <= the bound that
+ * kn_count_within gets from Ross's caller for "strictly within r_i": with
+ * r' = nextafter(r_i, 0), r' for the max norm, r' * r' against the squared
+ * distances for the Euclidean norm (kn_ross_bound). One walk per query: the
+ * k_i best distances of its own class kept as kn_kth_distance keeps them
+ * (pruning by the current k_i-th, s), and every point of any class met at
+ * distance <= s recorded; the count is the recorded distances <= the final
+ * bound B. Correct because B <= the final s <= every earlier s (B = r' < r_i,
+ * or r' * r' <= s, rounding being monotone and s a float64), so every point
+ * within B is reached (the walk prunes only boxes beyond the current s and
+ * stops once every point outside the node lies strictly beyond it) while s is
+ * still at least its distance, and recorded, once. A query keeps up to KN_CAND
+ * recorded distances in the batched search; when they fill up, those beyond
+ * its current s are dropped, and when more than half remain, it is counted
+ * afterwards by kn_count_within's walk with its final bound instead. */
+#define KN_CAND 256 /* recorded distances per query of a batch */
+
+/* The radius (kn_kth_distance's number) and the count bound of a k-th distance s (squared for the Euclidean
+ * norm): Ross's caller's np.nextafter(radius, 0), compared as kn_count_within compares. */
+KN_INLINE double kn_ross_bound(int metric, double s, double *radius) {
+    if (metric == KN_CHEBYSHEV) {
+        *radius = s;
+        return nextafter(s, 0.0);
+    }
+    double r = sqrt(s), below = nextafter(r, 0.0);
+    *radius = r;
+    return below * below;
+}
+
+/* The points within bound (>= 0) of the point q of leaf own: kn_leaf_count's walk for one point. */
+KN_INLINE int64_t kn_point_count(const kn_tree *t, int metric, int64_t own, const double *q, double bound,
+                                 double *dist) {
+    int64_t c = kn_count(t, metric, t->d, own, q, bound, dist), id = own;
+    while (t->nodes[id].parent >= 0 && !kn_inside(t, metric, id, q, bound, 1)) {
+        const kn_node *parent = t->nodes + t->nodes[id].parent;
+        c += kn_count(t, metric, t->d, parent->left == id ? parent->right : parent->left, q, bound, dist);
+        id = t->nodes[id].parent;
+    }
+    return c;
+}
+
+/* Ross's numbers of the points of leaf l, one at a time (the tests' second implementation): its own leaf,
+ * then up the tree, each sibling subtree, until every point outside the node lies strictly beyond the
+ * current k_i-th distance. Scratch: best (k_i + 1), dist (a leaf), cand (n). */
+KN_INLINE void kn_leaf_ross(const kn_tree *t, int metric, int64_t l, const int64_t *labt, const int64_t *kq,
+                            double *best, double *dist, double *cand, double *radius, int64_t *count) {
+    double slack = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_DOWN;
+    int64_t own = t->leaves[l];
+    const kn_node *leaf = t->nodes + own;
+    for (int64_t i = leaf->start; i < leaf->end; i++) {
+        int64_t row = t->order[i], m = kq[i] + 1, lab = labt[i];
+        if (kq[i] < 1) {
+            radius[row] = 0.0;
+            count[row] = 0;
+            continue;
+        }
+        const double *q = t->pts + i * t->dp;
+        for (int64_t j = 0; j < m; j++) best[j] = INFINITY;
+        int64_t nc = kn_rfold1(t, metric, own, q, lab, labt, best, m, dist, cand, 0), id = own;
+        while (t->nodes[id].parent >= 0 && !kn_inside(t, metric, id, q, best[m - 1], 1)) {
+            const kn_node *parent = t->nodes + t->nodes[id].parent;
+            nc = kn_descend(t, metric, t->d, slack, parent->left == id ? parent->right : parent->left, q, best, m, dist,
+                            lab, labt, cand, nc);
+            id = t->nodes[id].parent;
+        }
+        double r, bound = kn_ross_bound(metric, best[m - 1], &r);
+        int64_t c = 0;
+        for (int64_t j = 0; j < nc; j++) c += cand[j] <= bound;
+        radius[row] = r;
+        count[row] = c;
+    }
+}
+
+/* Record distance v for query lane (its current k_i-th distance: bound) in its KN_CAND slots of cand; when
+ * they are full, keep those <= bound, and past half of them give up (ncand -1: counted by a walk). */
+KN_INLINE void kn_record(double *cand, int64_t *ncand, int64_t lane, double v, double bound) {
+    int64_t n = ncand[lane];
+    if (n < 0) return;
+    double *c = cand + lane * KN_CAND;
+    if (n == KN_CAND) {
+        int64_t kept = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (c[j] <= bound) c[kept++] = c[j];
+        if (kept > KN_CAND / 2) {
+            ncand[lane] = -1;
+            return;
+        }
+        n = kept;
+    }
+    c[n] = v;
+    ncand[lane] = n + 1;
+}
+
+/* Fold the cnt rows at o (dimension-major; their classes rlab) into the vectors of queries whose bit is set
+ * in live (classes llab): each query's best (m x KN_GL per vector) takes the rows of its own class (the
+ * others enter as +inf), and every row at distance <= the query's m-th best is recorded. Row by row, all
+ * vectors at once, skipped when no query of any vector has the row within its m-th (one test for them all:
+ * a row that enters a best is within it). */
+KN_INLINE void kn_rfold(int metric, int64_t d, const double *qT, const double *o, int64_t cnt, const int64_t *rlab,
+                        unsigned live, const kn_m8 *llab, double *best, int64_t m, double *cand, int64_t *ncand) {
+    const kn_v8 inf = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+    const kn_m8 none = {0, 0, 0, 0, 0, 0, 0, 0};
+    double dist[KN_GC][KN_GL];
+    for (int64_t p = 0; p < cnt; p++) {
+        kn_m8 within = none;
+        for (int c = 0; c < KN_GC; c++) {
+            if (!(live >> c & 1)) continue;
+            kn_gdist(metric, d, d, qT + c * d * KN_GL, o + p, cnt, dist[c]);
+            within |= KN_LOAD8(dist[c]) <= KN_LOAD8(best + (c * m + m - 1) * KN_GL);
+        }
+        if (!kn_any8(&within)) continue;
+        kn_m8 row = none + rlab[p];
+        for (int c = 0; c < KN_GC; c++) {
+            if (!(live >> c & 1)) continue;
+            double *b = best + c * m * KN_GL, *last = b + (m - 1) * KN_GL;
+            kn_v8 v = KN_LOAD8(dist[c]);
+            kn_m8 rec = v <= KN_LOAD8(last);
+            if (!kn_any8(&rec)) continue;
+            kn_v8 w = KN_BLEND8(llab[c] == row, v, inf);
+            kn_m8 lower = w < KN_LOAD8(last);
+            if (kn_any8(&lower))
+                for (int64_t i = 0; i < m; i++) {
+                    kn_v8 bi = KN_LOAD8(b + i * KN_GL);
+                    kn_m8 less = w < bi;
+                    KN_STORE8(b + i * KN_GL, KN_BLEND8(less, w, bi));
+                    w = KN_BLEND8(less, bi, w);
+                }
+            rec = v <= KN_LOAD8(last);
+            for (int l = 0; l < KN_GL; l++)
+                if (rec[l]) kn_record(cand, ncand, c * KN_GL + l, dist[c][l], last[l]);
+        }
+    }
+}
+
+/* Ross's numbers of the rows at tree positions [from, to) of leaf own (at most KN_GC KN_GL), batched as
+ * kn_batch_kth (m = the largest k_i + 1 ranks; a query of a smaller k_i starts with m - 1 - k_i ranks at
+ * -inf, so that its m-th best is its (k_i + 1)-th; a query not searched, all -inf, is never live), then
+ * each query's count from its recorded distances (or kn_point_count's walk). Scratch: qT (KN_GC x d x
+ * KN_GL), best (KN_GC x m x KN_GL), cand (KN_GC KN_GL KN_CAND), ncand (KN_GC KN_GL), dist (a leaf). */
+KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t own, int64_t from, int64_t to, int64_t m,
+                             const int64_t *labt, const int64_t *kq, double *qT, double *best, double *cand,
+                             int64_t *ncand, double *dist, double *radius, int64_t *count) {
+    int64_t d = t->d, dp = t->dp, s0 = t->nodes[own].start, cnt0 = t->nodes[own].end - s0;
+    int64_t nc = (to - from + KN_GL - 1) / KN_GL;
+    double slack = metric == KN_CHEBYSHEV ? 1.0 : KN_SLACK_DOWN;
+    double near[KN_GL];
+    kn_m8 llab[KN_GC];
+    const double *s = t->soa + s0 * d;
+    int searched = 0;
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t l = 0; l < KN_GL; l++) {
+            int64_t p = from + c * KN_GL + l, in = p < to;
+            if (!in) p = from;
+            int64_t kl = in ? kq[p] : 0;
+            for (int64_t j = 0; j < d; j++) qT[(c * d + j) * KN_GL + l] = s[j * cnt0 + p - s0];
+            for (int64_t i = 0; i < m; i++)
+                best[(c * m + i) * KN_GL + l] = kl > 0 && i >= m - 1 - kl ? INFINITY : -INFINITY;
+            llab[c][l] = in ? labt[p] : -2;
+            ncand[c * KN_GL + l] = 0;
+            searched |= kl > 0;
+        }
+    if (searched) {
+        kn_rfold(metric, d, qT, s, cnt0, labt + s0, (1u << nc) - 1, llab, best, m, cand, ncand);
+        double reach = kn_reach(best, m, nc);
+        const double *glo = t->lo + own * dp, *ghi = t->hi + own * dp;
+        int64_t stack[KN_STACK], top = 0, at = own;
+        double near_of[KN_STACK];
+        /* up from the own leaf: each sibling subtree top-down, until the batch's box lies strictly beyond
+         * reach inside the node's cell */
+        while (t->nodes[at].parent >= 0 && !kn_box_inside(t, metric, at, glo, ghi, nextafter(reach, INFINITY))) {
+            const kn_node *parent = t->nodes + t->nodes[at].parent;
+            int64_t sibling = parent->left == at ? parent->right : parent->left;
+            at = t->nodes[at].parent;
+            stack[0] = sibling;
+            near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp);
+            top = 1;
+            while (top > 0) {
+                top--;
+                if (near_of[top] * slack > reach) continue;
+                int64_t id = stack[top];
+                const kn_node *node = t->nodes + id;
+                if (node->left < 0) {
+                    unsigned live = 0;
+                    for (int64_t c = 0; c < nc; c++) {
+                        kn_gbox(metric, d, d, qT + c * d * KN_GL, t->lo + id * dp, t->hi + id * dp, near);
+                        live |= (unsigned)kn_live8(near, slack, best + (c * m + m - 1) * KN_GL) << c;
+                    }
+                    if (!live) continue;
+                    kn_rfold(metric, d, qT, t->soa + node->start * d, node->end - node->start, labt + node->start,
+                             live, llab, best, m, cand, ncand);
+                    reach = kn_reach(best, m, nc);
+                    continue;
+                }
+                double nl = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->left * dp, t->hi + node->left * dp);
+                double nr = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->right * dp,
+                                    t->hi + node->right * dp);
+                top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
+            }
+        }
+    }
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t l = 0; l < KN_GL && from + c * KN_GL + l < to; l++) {
+            int64_t p = from + c * KN_GL + l, row = t->order[p], lane = c * KN_GL + l, n = ncand[lane];
+            if (kq[p] < 1) {
+                radius[row] = 0.0;
+                count[row] = 0;
+                continue;
+            }
+            double r, bound = kn_ross_bound(metric, best[(c * m + m - 1) * KN_GL + l], &r), *rec = cand + lane * KN_CAND;
+            int64_t within = 0;
+            if (n < 0) {
+                within = kn_point_count(t, metric, own, t->pts + p * dp, bound, dist);
+            } else {
+                for (int64_t j = 0; j < n; j++) within += rec[j] <= bound;
+            }
+            radius[row] = r;
+            count[row] = within;
+        }
+}
+
+/* The leaves [from, to) of kn_class_count, one metric compiled apart each. */
+KN_CLONES static void kn_leaves_ross(const kn_tree *t, int metric, int64_t from, int64_t to, int batched, int64_t m,
+                                     const int64_t *labt, const int64_t *kq, double *qT, double *best, double *cand,
+                                     int64_t *ncand, double *dist, double *radius, int64_t *count) {
+    for (int64_t l = from; l < to; l++) {
+        if (!batched) {
+            if (metric == KN_CHEBYSHEV)
+                kn_leaf_ross(t, KN_CHEBYSHEV, l, labt, kq, best, dist, cand, radius, count);
+            else
+                kn_leaf_ross(t, KN_EUCLIDEAN, l, labt, kq, best, dist, cand, radius, count);
+            continue;
+        }
+        int64_t own = t->leaves[l], a = t->nodes[own].start, b = t->nodes[own].end;
+        for (int64_t q = a; q < b; q += KN_GC * KN_GL) {
+            int64_t e = b - q < KN_GC * KN_GL ? b : q + KN_GC * KN_GL;
+            if (metric == KN_CHEBYSHEV)
+                kn_batch_ross(t, KN_CHEBYSHEV, own, q, e, m, labt, kq, qT, best, cand, ncand, dist, radius, count);
+            else
+                kn_batch_ross(t, KN_EUCLIDEAN, own, q, e, m, labt, kq, qT, best, cand, ncand, dist, radius, count);
+        }
+    }
+}
+
+/* Ross's search over the n x d points x with labels (classes 0 .. n_labels - 1; any other label: no class):
+ * per point i of a class of size >= 2, radius[i] = the distance to its k_i-th nearest other point of its
+ * class (k_i = min(k, size - 1)) and count[i] = the points of any class (i included) at distance below it
+ * as kn_ross_bound tells; 0 and 0 for the others. how: KN_AUTO or KN_LEAVES (the points of a leaf batched),
+ * KN_PER_POINT (one at a time): the same numbers. */
+static int kn_class_count(const double *x, int64_t n, int64_t d, const int64_t *labels, int64_t n_labels, int64_t k,
+                          int metric, int how, int n_threads, double *radius, int64_t *count) {
+    kn_tree t;
+    int status = kn_build(&t, x, n, d, d);
+    if (status != IB_OK) return status;
+    int64_t *size = (int64_t *)calloc((size_t)(n_labels > 0 ? n_labels : 1), sizeof(int64_t));
+    int64_t *labt = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    int64_t *kq = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!size || !labt || !kq) {
+        free(size);
+        free(labt);
+        free(kq);
+        kn_free(&t);
+        return IB_NO_MEMORY;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < n_labels) size[labels[i]]++;
+    int64_t kmax = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = labels[t.order[i]], in = c >= 0 && c < n_labels;
+        labt[i] = in ? c : -1;
+        kq[i] = in && size[c] > 1 ? (k < size[c] - 1 ? k : size[c] - 1) : 0;
+        if (kq[i] > kmax) kmax = kq[i];
+        radius[i] = 0.0;
+        count[i] = 0;
+    }
+    free(size);
+    int failed = 0;
+    if (kmax > 0) {
+        int64_t m = kmax + 1, batched = how != KN_PER_POINT;
+        int64_t nq = batched ? KN_GC * KN_GL * (d > m ? d : m) : m;
+#pragma omp parallel num_threads(n_threads) reduction(| : failed)
+        {
+            double *qT = (double *)malloc(sizeof(double) * (size_t)nq);
+            double *best = (double *)malloc(sizeof(double) * (size_t)nq);
+            double *cand = (double *)malloc(sizeof(double) * (size_t)(batched ? KN_GC * KN_GL * KN_CAND : n));
+            int64_t *ncand = (int64_t *)malloc(sizeof(int64_t) * KN_GC * KN_GL);
+            double *dist = (double *)malloc(sizeof(double) * (size_t)(t.max_leaf > 0 ? t.max_leaf : 1));
+            if (!qT || !best || !cand || !ncand || !dist) {
+                failed = 1;
+            } else {
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t c = 0; c < t.n_leaves; c += 4)
+                    kn_leaves_ross(&t, metric, c, c + 4 < t.n_leaves ? c + 4 : t.n_leaves, (int)batched, m, labt, kq,
+                                   qT, best, cand, ncand, dist, radius, count);
+            }
+            free(qT);
+            free(best);
+            free(cand);
+            free(ncand);
+            free(dist);
+        }
+    }
+    free(labt);
+    free(kq);
     kn_free(&t);
     return failed ? IB_NO_MEMORY : IB_OK;
 }

@@ -412,9 +412,11 @@ KNN_METRICS = ("chebyshev", "euclidean")
 
 #: Fewer points than this are searched on one thread: starting and joining a
 #: parallel region costs more than a small search (and much more on a busy machine).
-#: From 4096 points (Ross's count over a block of 4096 samples) two threads gained
-#: 1.1-1.9x on a quiet 2-core machine; a class's own search (half of them) stays on one.
-KNN_PARALLEL_MIN = 4096
+#: On a quiet 2-core machine two threads gained 1.5-1.7x for Ross's search over
+#: 1024 samples (widths 10 and 4 of the main job), 1.0-1.3x for the k-th distances
+#: and counts over 1024 points; at 512 some searches lost (up to 1.3x). Blocks of
+#: 4096 samples (the main job's) use two threads either way.
+KNN_PARALLEL_MIN = 1024
 
 
 def _knn_threads(n: int, num_threads: int | None) -> int:
@@ -516,6 +518,53 @@ def knn_count_within(
     return out
 
 
+def knn_class_radius_and_count(
+    points: np.ndarray, labels: np.ndarray, k: int, metric: str = "chebyshev", num_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ross's neighbour search in one compiled k-d tree walk per point.
+
+    Per point i of a class (the points of one label >= 0) of at least two points:
+    ``radius[i]``, its distance to its k_i-th nearest other point of its class
+    (k_i = min(k, class size - 1)), and ``count[i]``, the points of any class (i
+    and points of negative labels included) strictly within it, exactly as the two
+    searches ``knn_kth_distance(points[class], k_i)`` and
+    ``knn_count_within(points, np.nextafter(radius, 0))`` give them (so cKDTree's,
+    bit for bit); 0 and 0 for the points of a class of one and of negative labels.
+
+    Args:
+        points: (N, d) points, converted to float64.
+        labels: (N,) integer classes (a negative one: no class).
+        k: Neighbour rank, >= 1.
+        metric: "chebyshev" or "euclidean".
+        num_threads: Threads over points (default: this worker's share, from
+            ``KNN_PARALLEL_MIN`` points; one below).
+
+    Returns:
+        (N,) float64 radii and (N,) int64 counts.
+
+    Raises:
+        EstimatorError: NaN/inf points, labels not one integer per point, k < 1, a bad metric.
+    """
+    points, code, _ = _knn_points(points, metric, None)
+    n = len(points)
+    labels = reference.knn_class_labels(labels, n)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise EstimatorError(f"k must be an integer >= 1, got {k!r}")
+    top = int(labels.max())
+    if labels.dtype.kind == "u" and top > np.iinfo(np.int64).max or top >= 4 * n + 64:  # sparse labels: renumbered
+        kept = labels >= 0
+        codes = np.full(n, -1, dtype=np.int64)
+        values, codes[kept] = np.unique(labels[kept], return_inverse=True)
+        n_labels = len(values)
+    else:
+        codes, n_labels = np.ascontiguousarray(labels, dtype=np.int64), max(top + 1, 0)
+    radius, count = np.empty(n), np.empty(n, dtype=np.int64)
+    status = _knn.class_radius_and_count(points, codes, n_labels, min(int(k), n), code, radius, count,
+                                         _knn_threads(n, num_threads))
+    _raise_for(np.array([status], dtype=np.int32))
+    return radius, count
+
+
 def sp_log_sums(
     queries: np.ndarray, owner: np.ndarray, centres: np.ndarray, labels: np.ndarray, n_labels: int, scale: float,
     groups: np.ndarray | None = None, n_groups: int = 0, num_threads: int | None = None,
@@ -567,5 +616,6 @@ KERNELS: dict[str, tuple[Callable, Callable]] = {
     "edge_base_estimates": (edge_base_estimates, reference.edge_base_estimates),
     "knn_kth_distance": (knn_kth_distance, reference.knn_kth_distance),
     "knn_count_within": (knn_count_within, reference.knn_count_within),
+    "knn_class_radius_and_count": (knn_class_radius_and_count, reference.knn_class_radius_and_count),
     "sp_log_sums": (sp_log_sums, reference.sp_log_sums),
 }

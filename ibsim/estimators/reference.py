@@ -345,6 +345,48 @@ def knn_count_within(points: np.ndarray, radius: np.ndarray, metric: str = "cheb
     return (dist <= bound[:, None]).sum(axis=1).astype(np.int64)
 
 
+def knn_class_labels(labels: np.ndarray, n: int) -> np.ndarray:
+    """Check Ross's search's ``labels`` for N points: (N,) integers (a negative one: no class); the kernel and
+    its twin share it.
+
+    Raises:
+        EstimatorError: Not one integer per point.
+    """
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or labels.dtype.kind not in "biu":
+        raise EstimatorError(f"labels must be one integer per point ({n}), got {labels.dtype} of shape {labels.shape}")
+    return labels
+
+
+def knn_class_radius_and_count(points: np.ndarray, labels: np.ndarray, k: int,
+                               metric: str = "chebyshev") -> tuple[np.ndarray, np.ndarray]:
+    """Ross's search, brute force over all pairs: per point i of a class (equal labels >= 0) of at least two
+    points, its distance to its k_i-th nearest other point of its class (k_i = min(k, size - 1)), and the
+    points of any class (i included, negative labels too) strictly within it, as Ross's estimate counts them:
+    ``knn_count_within(points, np.nextafter(radius, 0))``; 0 and 0 for the other points.
+
+    The twin of the compiled kernel: the (k_i + 1)-th smallest of the row of the class's distance matrix (the
+    point itself first, at 0), the Euclidean root taken of that squared distance, and the count compared as
+    :func:`knn_count_within` compares.
+    """
+    dist, squared = _knn_pair_distances(points, metric, None)
+    n = len(dist)
+    labels = knn_class_labels(labels, n)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise EstimatorError(f"k must be an integer >= 1, got {k!r}")
+    radius, count = np.zeros(n), np.zeros(n, dtype=np.int64)
+    for label in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == label)
+        if len(members) < 2:
+            continue
+        kth = np.sort(dist[np.ix_(members, members)], axis=1)[:, min(int(k), len(members) - 1)]
+        radius[members] = np.sqrt(kth) if squared else kth
+        below = np.nextafter(radius[members], 0)
+        bound = below * below if squared else below
+        count[members] = (dist[members] <= bound[:, None]).sum(axis=1)
+    return radius, count
+
+
 def sp_arguments(
     queries: np.ndarray, owner: np.ndarray, centres: np.ndarray, labels: np.ndarray, n_labels: int, scale: float,
     groups: np.ndarray | None = None, n_groups: int = 0,

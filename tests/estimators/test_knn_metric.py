@@ -119,6 +119,7 @@ def test_estimates_equal_the_ckdtree_path(monkeypatch):
     fast = run()
     monkeypatch.setattr(knn, "_kth_distance", _ckdtree_kth)
     monkeypatch.setattr(knn, "_count_within", _ckdtree_count)
+    monkeypatch.setattr(knn, "_class_radius_and_count", knn._class_radius_and_count_two_step)
     slow = run()
     np.testing.assert_array_equal(fast[0], slow[0])
     assert fast[1:] == slow[1:]
@@ -142,7 +143,41 @@ def test_the_estimator_equals_the_brute_force_reference_bit_for_bit(monkeypatch,
     fast = estimator.estimate_blocks(LayerBlocks(acts, labels, 3))
     monkeypatch.setattr(kernels, "knn_kth_distance", reference.knn_kth_distance)
     monkeypatch.setattr(kernels, "knn_count_within", reference.knn_count_within)
+    monkeypatch.setattr(kernels, "knn_class_radius_and_count", reference.knn_class_radius_and_count)
     np.testing.assert_array_equal(fast, estimator.estimate_blocks(LayerBlocks(acts, labels, 3)))
+
+
+def _ross_cases(rng: np.random.Generator):
+    t = np.tanh(2 * rng.normal(size=(600, 3)))
+    yield "2 classes", t, rng.integers(0, 2, 600)
+    yield "string labels, a class of one, classes of <= k", t, rng.choice(
+        np.array(["a", "b", "c", "d", "e"]), 600, p=[0.6, 0.39, 1 / 600, 2 / 600, 1 - 0.99 - 3 / 600])
+    nan = rng.choice(np.array([0.0, 1.0, 2.5, np.nan]), 600)
+    yield "float labels with NaN (no class, still counted)", t, nan
+    yield "many classes", t, rng.integers(0, 150, 600)
+    yield "classes apart, lone members", t, (t[:, 0] > 0) ^ (rng.random(600) < 0.02)
+    yield "duplicates (no noise)", np.round(t, 1), rng.integers(0, 3, 600)
+    yield "one dimension", t[:, 0], rng.integers(0, 4, 600)
+    yield "all singletons", t, np.arange(600)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ross_equals_its_former_two_searches_bit_for_bit(metric):
+    """discrete_mutual_information through the one-walk search against the same function through the two
+    searches it replaced (per class k-th distances, then one count), and their radii and counts."""
+    rng = np.random.default_rng(16)
+    for label, t, labels in _ross_cases(rng):
+        for k in (1, 3, 7):
+            x = knn._finite(t, "t")
+            codes, _ = knn._class_codes(np.asarray(labels))
+            one = knn._class_radius_and_count(x, codes, k, metric)
+            two = knn._class_radius_and_count_two_step(x, codes, k, metric)
+            np.testing.assert_array_equal(one[0].view(np.int64), two[0].view(np.int64), err_msg=label)
+            np.testing.assert_array_equal(one[1], two[1], err_msg=label)
+            fast = discrete_mutual_information(t, labels, k, metric)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(knn, "_class_radius_and_count", knn._class_radius_and_count_two_step)
+                assert discrete_mutual_information(t, labels, k, metric) == fast, (label, k)
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -183,3 +218,22 @@ def test_refusals_keep_their_words(metric):
         kl_entropy(np.zeros((10, 2)), 3, metric)
     with pytest.raises(EstimatorError, match="metric"):
         kl_entropy(np.zeros((10, 2)), 3, "cosine")
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ross_equals_its_formula_over_the_brute_force_twin(metric):
+    """psi(N') + <psi(k_i)> - <psi(N_y)> - <psi(m_i)> over the N' samples of classes of two or more, with
+    k_i = min(k, N_y - 1) and m_i from the all-pairs twin (classes of one left out)."""
+    from scipy.special import digamma
+
+    rng = np.random.default_rng(17)
+    t = np.tanh(2 * rng.normal(size=(300, 3)))
+    labels = rng.choice(np.array([0, 1, 2, 3, 4]), 300, p=[0.5, 0.45, 0.04, 2 / 300, 1 - 0.99 - 2 / 300])
+    for k in (1, 3, 10):
+        _, codes, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        size = sizes[codes]
+        kept = size > 1
+        _, m = reference.knn_class_radius_and_count(t, codes, k, metric)
+        expected = (digamma(kept.sum()) + np.mean(digamma(np.minimum(k, size - 1)[kept]))
+                    - np.mean(digamma(size[kept])) - np.mean(digamma(m[kept])))
+        assert discrete_mutual_information(t, labels, k, metric) == pytest.approx(expected, rel=1e-12, abs=1e-12)

@@ -343,3 +343,46 @@ def knn_cases(kernel: str) -> Iterator[tuple[str, dict]]:
                 yield f"group={bad!r} seed{seed}", dict(points=_refusal_points(rng), k=2, group=bad)
         else:
             yield f"NaN radius seed{seed}", dict(points=small, radius=np.array([1.0, np.nan, 1.0]))
+
+
+def _class_labels(rng: np.random.Generator, points: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """Labels for Ross's search over ``points``: few and many classes, classes of one and of at most k
+    members, one class, classes apart in space with lone members among another class, negative (no class),
+    sparse and boolean labels."""
+    n = len(points)
+    yield "2 classes", rng.integers(0, 2, n)
+    yield "10 classes", rng.integers(0, 10, n)
+    yield "classes of 1 to ~5 (<= k)", rng.integers(0, max(1, n // 3), n)
+    yield "one class", np.zeros(n, dtype=np.int64)
+    first = np.asarray(points, dtype=np.float64)[:, 0]
+    apart = (first > np.median(first)).astype(np.int64)
+    apart[rng.random(n) < 0.03] ^= 1  # lone members deep in the other class
+    yield "classes apart, lone members", apart
+    yield "no-class (negative) and sparse labels", rng.choice(np.array([-1, -7, 3, 10**12]), n)
+    yield "boolean labels", rng.random(n) < 0.3
+    yield "all singletons", np.arange(n)
+
+
+def knn_class_cases() -> Iterator[tuple[str, dict]]:
+    """Inputs for ``knn_class_radius_and_count`` (Ross's search): the k-NN point sets (ties, duplicates,
+    clusters, 1 to 17 dims) with several labellings each, both metrics, k = 1, 3, 10; refusals."""
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        for i, (label, points) in enumerate(_knn_point_sets(rng)):
+            schemes = list(_class_labels(rng, points))
+            for metric in ("chebyshev", "euclidean"):
+                for j in range(3):
+                    name, labels = schemes[(3 * i + 3 * (metric == "euclidean") + j) % len(schemes)]
+                    k = (1, 3, 10)[(i + j) % 3]
+                    yield f"{label} {name} {metric} k={k} seed{seed}", dict(points=points, labels=labels, k=k,
+                                                                           metric=metric)
+        good = rng.normal(size=(30, 3))
+        labels = rng.integers(0, 3, 30)
+        bad = good.copy()
+        bad[4, 1] = np.nan
+        yield f"NaN seed{seed}", dict(points=bad, labels=labels, k=2)
+        yield f"labels of another length seed{seed}", dict(points=good, labels=labels[:29], k=2)
+        yield f"float labels seed{seed}", dict(points=good, labels=labels.astype(np.float64), k=2)
+        for k in (0, -1, True, 2.5, "3"):
+            yield f"k={k!r} seed{seed}", dict(points=good, labels=labels, k=k)
+        yield f"unknown metric seed{seed}", dict(points=good, labels=labels, k=2, metric="cosine")

@@ -12,7 +12,7 @@ from ibsim.estimators.kernels import KERNELS
 from tests.kernels.hostile import binning_cases, kde_cases
 from tests.kernels.hostile import edge_cases
 from tests.kernels.hostile import renyi2_cases
-from tests.kernels.hostile import knn_cases
+from tests.kernels.hostile import knn_cases, knn_class_cases
 from tests.kernels.hostile_sp import sp_cases
 
 CASES = {"binned_entropies": list(binning_cases()), "kde_log_sums": list(kde_cases())}
@@ -20,6 +20,7 @@ CASES["edge_base_estimates"] = list(edge_cases())
 CASES["renyi2_entropies"] = list(renyi2_cases())
 CASES["knn_kth_distance"] = list(knn_cases("knn_kth_distance"))
 CASES["knn_count_within"] = list(knn_cases("knn_count_within"))
+CASES["knn_class_radius_and_count"] = list(knn_class_cases())
 CASES["sp_log_sums"] = list(sp_cases())
 
 
@@ -55,6 +56,12 @@ def test_kernel_matches_reference(name, label, kwargs):
     tolerance = 1e-12 if name == "binned_entropies" else 1e-10
     if name.startswith("knn_"):  # the same float64 distances: bit for bit
         tolerance = 0.0
+    if name == "knn_class_radius_and_count":  # (radii, counts): the same bits, the same counts
+        (radius, count), (radius_ref, count_ref) = values["fast"], values["reference"]
+        assert np.array_equal(radius.view(np.int64), radius_ref.view(np.int64)), where
+        assert np.array_equal(count, count_ref), where
+        assert radius.dtype == radius_ref.dtype == np.float64 and count.dtype == count_ref.dtype == np.int64
+        return
     np.testing.assert_allclose(values["fast"], values["reference"], rtol=0, atol=tolerance, err_msg=where)
     counted = name == "knn_count_within"  # the k-NN kernels are exact: counts, and distances to 0
     assert values["fast"].dtype == values["reference"].dtype == (np.int64 if counted else np.float64)
