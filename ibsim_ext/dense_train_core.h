@@ -35,6 +35,25 @@
 
 #include "common.h"
 
+/* Denormal floats flushed to zero (FTZ) and read as zero (DAZ) while a run trains or records, as
+ * TensorFlow's threads have them for the XLA epoch: without, the late epochs of a ReLU net (tiny
+ * gradients and Adam moments below FLT_MIN, each operation on them a slow microcode assist) ran 2.8x
+ * slower (25 ReLU runs x 8000 epochs of the Saxe sweep: 105.6 s, 37.8 s flushed). dt_fp_flush returns
+ * the caller's control word, which dt_fp_restore puts back. x86 only; elsewhere nothing changes. */
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define DT_FTZ_DAZ 0x8040u
+static inline unsigned dt_fp_flush(void) {
+    const unsigned old = _mm_getcsr();
+    _mm_setcsr(old | DT_FTZ_DAZ);
+    return old;
+}
+static inline void dt_fp_restore(unsigned old) { _mm_setcsr(old); }
+#else
+static inline unsigned dt_fp_flush(void) { return 0; }
+static inline void dt_fp_restore(unsigned old) { (void)old; }
+#endif
+
 #define DT_LANES 16
 #define DT_ALIGN 64
 #define DT_INLINE static inline __attribute__((always_inline))
@@ -615,6 +634,7 @@ IB_CLONES static int dt_record_run(const dt_net *net, int64_t r, float *const *p
     dt_work k;
     const int status = dt_work_alloc(net, bp, &k);
     if (status != IB_OK) return status;
+    const unsigned fp = dt_fp_flush();
     for (int64_t l = 0; l < L; l++) {
         const int64_t nk = wd[l] * wd[l + 1], nb = wd[l + 1];
         for (int64_t j = 0; j < nk; j++) k.w[l][j] = params[l][j * R + r];
@@ -643,6 +663,7 @@ IB_CLONES static int dt_record_run(const dt_net *net, int64_t r, float *const *p
             }
         }
     }
+    dt_fp_restore(fp);
     free(k.base);
     return IB_OK;
 }
@@ -691,11 +712,16 @@ static int64_t dt_train_epochs(const dt_net *net, int64_t r, float *const *param
                                const float *ym, const int32_t *labels_m, int64_t nm, double *out, int *status,
                                int64_t E, int64_t e0, int64_t e1) {
     const int64_t R = net->n_runs;
+    const unsigned fp = dt_fp_flush();
     for (int64_t e = e0; e < e1; e++) {
         status[r] = dt_train_run(net, r, params, slots, e == E - 1 ? stats : NULL, x, y, labels, n,
                                  perm + e * n * R, alphas + e * steps, xm, ym, labels_m, nm, out + (e * R + r) * 4);
-        if (status[r] != IB_OK) return -1;
+        if (status[r] != IB_OK) {
+            dt_fp_restore(fp);
+            return -1;
+        }
     }
+    dt_fp_restore(fp);
     return e1;
 }
 

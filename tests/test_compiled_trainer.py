@@ -10,6 +10,7 @@ bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import platform
 import subprocess
 import sys
 
@@ -438,3 +439,21 @@ def test_a_compiled_job_never_imports_tensorflow(tmp_path):
     assert done.stdout.split()[-1] == "False"
     with Results.open(out) as results:
         assert np.isfinite(results.dataset["I_XT"].values).all()
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="flushing denormals is x86 only")
+def test_denormals_are_flushed_in_the_kernel_and_the_callers_mode_is_restored(data):
+    """As TensorFlow's threads: denormal parameters read as zero (a ReLU net's late epochs ran 2.8x slower on
+    denormal arithmetic), and the caller's floating-point mode is left as it was."""
+    ensemble = Ensemble(Network(architecture=[5, 3], trainer="xla"), 12, 2, [0, 1], seed=3)
+    trainer = CompiledTrainer.from_signature(ensemble.program.sig, 256)
+    params, _ = _state(ensemble)
+    tiny = np.float32(1e-39)
+    assert tiny != 0 and tiny < np.finfo(np.float32).tiny  # a denormal float32
+    denormal = [np.full_like(p, tiny) for p in params]
+    zero = [np.zeros_like(p) for p in params]
+    x = np.ascontiguousarray(data.training.X[:64], np.float32)
+    for threads in (1, 2):
+        for a, b in zip(trainer.record(denormal, x, threads), trainer.record(zero, x, threads)):
+            assert np.array_equal(a, b)
+        assert np.float32(1e-39) * np.float32(1.0) != 0  # this thread still computes with denormals
