@@ -183,6 +183,32 @@ static void kn_select(double *key, int64_t *unit, int64_t lo, int64_t hi, int64_
     }
 }
 
+/* Split rows unit[a, b) (of x, n x d) on coordinate dim: those below *split first (sliding midpoint),
+ * or, from depth KN_FREE_DEPTH on or when a side would hold under an eighth, at the median (then
+ * *split is the median's coordinate; key: scratch). Returns mid: rows before it have coordinate
+ * dim <= *split, rows from it on >= *split. Shared by the point tree and the group tree. */
+static int64_t kn_partition(const double *x, int64_t d, int64_t *unit, double *key, int64_t a, int64_t b,
+                            int64_t dim, int64_t depth, double *split) {
+    int64_t mid = a;
+    if (depth < KN_FREE_DEPTH) {
+        /* rows below split first: [a, mid) below, [mid, u) not */
+        for (int64_t u = a; u < b; u++) {
+            int64_t e = unit[u];
+            int64_t below = x[e * d + dim] < *split;
+            unit[u] = unit[mid];
+            unit[mid] = e;
+            mid += below;
+        }
+    }
+    if ((mid - a) * 8 < b - a || (b - mid) * 8 < b - a) {
+        mid = a + (b - a) / 2;
+        for (int64_t u = a; u < b; u++) key[u] = x[unit[u] * d + dim];
+        kn_select(key, unit, a, b, mid);
+        *split = key[mid];
+    }
+    return mid;
+}
+
 /* Build node id over rows [a, b) of the tree order (unit: tree position -> row of x) at depth depth in the
  * cell [clo, chi] (scratch of 2 dp, modified and restored).
  * The split: the dimension widest over (up to KN_SAMPLE of) the rows, at the
@@ -228,23 +254,7 @@ static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double 
                 split = 0.5 * lo_s[j] + 0.5 * hi_s[j];
             }
     }
-    int64_t mid = a;
-    if (depth < KN_FREE_DEPTH) {
-        /* rows below split first: [a, mid) below, [mid, u) not */
-        for (int64_t u = a; u < b; u++) {
-            int64_t e = unit[u];
-            int64_t below = x[e * d + dim] < split;
-            unit[u] = unit[mid];
-            unit[mid] = e;
-            mid += below;
-        }
-    }
-    if ((mid - a) * 8 < b - a || (b - mid) * 8 < b - a) {
-        mid = a + (b - a) / 2;
-        for (int64_t u = a; u < b; u++) key[u] = x[unit[u] * d + dim];
-        kn_select(key, unit, a, b, mid);
-        split = key[mid];
-    }
+    int64_t mid = kn_partition(x, d, unit, key, a, b, dim, depth, &split);
     /* rows before mid have coordinate dim <= split, rows from mid on >= split */
     double keep = chi[dim];
     chi[dim] = kn_min(keep, split);
@@ -629,21 +639,7 @@ static int64_t kn_gbuild_node(kn_tree *t, const double *c, int64_t *items, doubl
             split = 0.5 * lo + 0.5 * hi;
         }
     }
-    int64_t mid = a;
-    if (depth < KN_FREE_DEPTH) {
-        for (int64_t u = a; u < b; u++) {
-            int64_t e = items[u];
-            int64_t below = c[e * d + dim] < split;
-            items[u] = items[mid];
-            items[mid] = e;
-            mid += below;
-        }
-    }
-    if ((mid - a) * 8 < b - a || (b - mid) * 8 < b - a) {
-        mid = a + (b - a) / 2;
-        for (int64_t u = a; u < b; u++) key[u] = c[items[u] * d + dim];
-        kn_select(key, items, a, b, mid);
-    }
+    int64_t mid = kn_partition(c, d, items, key, a, b, dim, depth, &split);
     int64_t left = kn_gbuild_node(t, c, items, key, a, mid, id, depth + 1);
     int64_t right = kn_gbuild_node(t, c, items, key, mid, b, id, depth + 1);
     node = t->nodes + id;
