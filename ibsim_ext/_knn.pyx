@@ -20,7 +20,6 @@ cdef extern from "knn_core.h" nogil:
     int KN_GROUPED
     int KN_PER_POINT
     int KN_LEAVES
-    int KN_TODO_MIN
     int kn_kth_distance(const double* x, int64_t n, int64_t d, int64_t k, int metric, int64_t split, int64_t group,
                         int how, int n_threads, double* out, int* ran)
     int kn_count_within(const double* x, int64_t n, int64_t d, const double* radius, int metric, int64_t split,
@@ -34,8 +33,6 @@ CHEBYSHEV, EUCLIDEAN = KN_CHEBYSHEV, KN_EUCLIDEAN
 #: overlapping, else the points of each tree leaf batched), GROUPED, PER_POINT (one point at a time), LEAVES.
 #: The same numbers whichever runs.
 AUTO, GROUPED, PER_POINT, LEAVES = KN_AUTO, KN_GROUPED, KN_PER_POINT, KN_LEAVES
-#: Trees over at least this many rows are built on the threads a search is given (subtrees in parallel).
-THREADED_BUILD_MIN = KN_TODO_MIN
 
 
 def kth_distance(const double[:, ::1] x, long k, int metric, long split, double[::1] out, int num_threads,

@@ -41,12 +41,8 @@
  * coordinates (KN_LANES), so that a box test is a few 4-wide vector operations
  * (GCC vector extensions; the search loops are compiled for AVX-512 and AVX2
  * too, picked at run time). The row-major points are kept only for the searches
- * of one point at a time. A search given several threads builds its tree on
- * them from KN_TODO_MIN rows: the top levels on one thread, the subtrees below
- * (a few per thread) in parallel, each into a tree of its own, then joined; the
- * same tree as a build on one thread, its nodes numbered otherwise (built on
- * one thread, the trees took 8 to 50 % of the main job's k-th distance searches
- * on two threads, the most in the narrow layers and the widest).
+ * of one point at a time; the large arrays come from memory kept between
+ * searches (kn_take, below), not fresh from the system.
  *
  * Three searches (see "The batched searches" below for the details):
  *   - the group tree's batches (k-th distances, group >= 2): a second tree
@@ -125,17 +121,91 @@ typedef struct {
     int64_t *part;     /* dp lanes: -1 for coordinates before the split, 0 after (the Euclidean joint norm) */
 } kn_tree;
 
+/* Memory kept between searches. A page of fresh memory costs a fault on its first touch (about 2 us per 4 KB
+ * page on the 2-core test machine, where a main-job block's searches touched some 1000 fresh pages: 10 % of
+ * its time), and the system takes back what a search frees. So the large arrays of a search are taken from
+ * blocks kept here (kn_take) and given back to them (kn_give), and the next search of a like size touches
+ * no fresh page. Up to KN_KEEP_SLOTS blocks of at most KN_KEEP_MAX bytes, KN_KEEP_TOTAL in all, are kept
+ * for the process (one lock; a kept block's content is never assumed: no zeros). */
+#define KN_KEEP_SLOTS 64
+#define KN_KEEP_MAX ((size_t)64 << 20)
+#define KN_KEEP_TOTAL ((size_t)256 << 20)
+
+typedef struct {
+    void *p;
+    size_t bytes;
+    int busy;
+} kn_kept;
+
+static kn_kept kn_keep[KN_KEEP_SLOTS];
+
+/* A block of at least bytes: the smallest idle kept one that fits, else a new one (kept when there is room:
+ * a free slot, or the slot of an idle block, which is freed). NULL when out of memory. */
+static void *kn_take(size_t bytes) {
+    void *p = NULL, *drop = NULL;
+    bytes = bytes > 0 ? bytes : 1;
+#pragma omp critical(kn_keep)
+    {
+        int fit = -1;
+        for (int i = 0; i < KN_KEEP_SLOTS; i++)
+            if (kn_keep[i].p && !kn_keep[i].busy && kn_keep[i].bytes >= bytes &&
+                (fit < 0 || kn_keep[i].bytes < kn_keep[fit].bytes))
+                fit = i;
+        if (fit >= 0) {
+            kn_keep[fit].busy = 1;
+            p = kn_keep[fit].p;
+        }
+    }
+    if (p) return p;
+    p = malloc(bytes);
+    if (!p || bytes > KN_KEEP_MAX) return p;
+#pragma omp critical(kn_keep)
+    {
+        int slot = -1;
+        size_t total = bytes;
+        for (int i = 0; i < KN_KEEP_SLOTS; i++) {
+            total += kn_keep[i].bytes;
+            if (slot < 0 && !kn_keep[i].p) slot = i;
+        }
+        for (int i = 0; i < KN_KEEP_SLOTS; i++)
+            if (slot < 0 && !kn_keep[i].busy) slot = i;
+        if (slot >= 0 && total - kn_keep[slot].bytes <= KN_KEEP_TOTAL) {
+            drop = kn_keep[slot].p;
+            kn_keep[slot].p = p;
+            kn_keep[slot].bytes = bytes;
+            kn_keep[slot].busy = 1;
+        }
+    }
+    free(drop);
+    return p;
+}
+
+/* Give back a block of kn_take (kept: idle again; else freed), or free one of malloc. */
+static void kn_give(void *p) {
+    int kept = 0;
+    if (!p) return;
+#pragma omp critical(kn_keep)
+    {
+        for (int i = 0; i < KN_KEEP_SLOTS && !kept; i++)
+            if (kn_keep[i].p == p) {
+                kn_keep[i].busy = 0;
+                kept = 1;
+            }
+    }
+    if (!kept) free(p);
+}
+
 static void kn_free(kn_tree *t) {
-    free(t->pts);
-    free(t->soa);
-    free(t->order);
-    free(t->leaves);
-    free(t->nodes);
-    free(t->lo);
-    free(t->hi);
-    free(t->clo);
-    free(t->chi);
-    free(t->part);
+    kn_give(t->pts);
+    kn_give(t->soa);
+    kn_give(t->order);
+    kn_give(t->leaves);
+    kn_give(t->nodes);
+    kn_give(t->lo);
+    kn_give(t->hi);
+    kn_give(t->clo);
+    kn_give(t->chi);
+    kn_give(t->part);
     memset(t, 0, sizeof(*t));
 }
 
@@ -215,28 +285,6 @@ static int64_t kn_partition(const double *x, int64_t d, int64_t *unit, double *k
     return mid;
 }
 
-/* The subtrees a builder leaves for later, to build them in parallel (kn_build_todo): at depth depth, a
- * node of more rows (or groups) than a leaf holds is not built but noted here: its rows [a, b), its parent
- * (whose child pointer stays -1 until joined) and, for the point tree, its cell (2 dp: lo, then hi). */
-typedef struct {
-    int64_t depth, n;         /* the depth of the subtrees left; how many so far */
-    int64_t *a, *b, *parent;  /* per subtree (at most 2^depth) */
-    double *cell;             /* per subtree 2 dp (the point tree), or NULL */
-} kn_todo;
-
-/* Note subtree [a, b) under parent (cell [clo, chi] when todo has cells) for later. */
-static void kn_todo_add(kn_todo *todo, int64_t dp, int64_t a, int64_t b, int64_t parent, const double *clo,
-                        const double *chi) {
-    int64_t i = todo->n++;
-    todo->a[i] = a;
-    todo->b[i] = b;
-    todo->parent[i] = parent;
-    if (todo->cell && clo && chi) {
-        memcpy(todo->cell + 2 * i * dp, clo, sizeof(double) * (size_t)dp);
-        memcpy(todo->cell + (2 * i + 1) * dp, chi, sizeof(double) * (size_t)dp);
-    }
-}
-
 /* Build node id over rows [a, b) of the tree order (unit: tree position -> row of x) at depth depth in the
  * cell [clo, chi] (scratch of 2 dp, modified and restored).
  * The split: the dimension widest over (up to KN_SAMPLE of) the rows, at the
@@ -246,11 +294,7 @@ static void kn_todo_add(kn_todo *todo, int64_t dp, int64_t a, int64_t b, int64_t
  * depth stays below KN_FREE_DEPTH + log2 n + 1). The tree's shape decides the
  * speed, never the answer. */
 static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double *key, int64_t a, int64_t b,
-                             int64_t parent, int64_t depth, double *clo, double *chi, kn_todo *todo) {
-    if (todo && depth == todo->depth && b - a > KN_LEAF) {
-        kn_todo_add(todo, t->dp, a, b, parent, clo, chi);
-        return -1;
-    }
+                             int64_t parent, int64_t depth, double *clo, double *chi) {
     int64_t d = t->d, id = t->n_nodes++;
     kn_node *node = t->nodes + id;
     node->start = a;
@@ -290,11 +334,11 @@ static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double 
     /* rows before mid have coordinate dim <= split, rows from mid on >= split */
     double keep = chi[dim];
     chi[dim] = kn_min(keep, split);
-    int64_t left = kn_build_node(t, x, unit, key, a, mid, id, depth + 1, clo, chi, todo);
+    int64_t left = kn_build_node(t, x, unit, key, a, mid, id, depth + 1, clo, chi);
     chi[dim] = keep;
     keep = clo[dim];
     clo[dim] = kn_max(keep, split);
-    int64_t right = kn_build_node(t, x, unit, key, mid, b, id, depth + 1, clo, chi, todo);
+    int64_t right = kn_build_node(t, x, unit, key, mid, b, id, depth + 1, clo, chi);
     clo[dim] = keep;
     node = t->nodes + id;
     node->left = left;
@@ -302,171 +346,10 @@ static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double 
     return id;
 }
 
-/* Rows in group i of n rows in groups of g. */
-static inline int64_t kn_gsize(int64_t n, int64_t g, int64_t i) { return n - i * g < g ? n - i * g : g; }
-
-/* Build node id of the group tree over items [a, b) (groups, in tree order; c: their centroids, ng x d;
- * key: scratch); node start/end are item positions until kn_gbuild turns them into rows. */
-static int64_t kn_gbuild_node(kn_tree *t, const double *c, int64_t *items, double *key, int64_t a, int64_t b,
-                              int64_t parent, int64_t depth, kn_todo *todo) {
-    if (todo && depth == todo->depth && b - a > 1) {
-        kn_todo_add(todo, t->dp, a, b, parent, NULL, NULL);
-        return -1;
-    }
-    int64_t d = t->d, id = t->n_nodes++;
-    kn_node *node = t->nodes + id;
-    node->start = a;
-    node->end = b;
-    node->left = node->right = -1;
-    node->parent = parent;
-    if (b - a <= 1) {
-        t->leaves[t->n_leaves++] = id;
-        return id;
-    }
-    int64_t dim = 0, step = (b - a) / KN_SAMPLE > 1 ? (b - a) / KN_SAMPLE : 1;
-    double spread = -1.0, split = 0.0;
-    for (int64_t j = 0; j < d; j++) {
-        double lo = INFINITY, hi = -INFINITY;
-        for (int64_t u = a; u < b; u += step) {
-            double v = c[items[u] * d + j];
-            lo = kn_min(lo, v);
-            hi = kn_max(hi, v);
-        }
-        if (hi - lo > spread) {
-            spread = hi - lo;
-            dim = j;
-            split = 0.5 * lo + 0.5 * hi;
-        }
-    }
-    int64_t mid = kn_partition(c, d, items, key, a, b, dim, depth, &split);
-    int64_t left = kn_gbuild_node(t, c, items, key, a, mid, id, depth + 1, todo);
-    int64_t right = kn_gbuild_node(t, c, items, key, mid, b, id, depth + 1, todo);
-    node = t->nodes + id;
-    node->left = left;
-    node->right = right;
-    return id;
-}
-
-/* Trees of at least this many rows are built on several threads (kn_build_todo), when given them. */
-#define KN_TODO_MIN 4096
-
-/* The depth at which a builder leaves its subtrees for n_threads threads to build (a few subtrees per thread,
- * as the splits may be uneven), 0: build it all at once. */
-static int64_t kn_todo_depth(int64_t rows, int n_threads) {
-    if (n_threads < 2 || rows < KN_TODO_MIN) return 0;
-    int64_t depth = 1;
-    while (((int64_t)1 << depth) < 4 * (int64_t)n_threads && depth < 8) depth++;
-    return depth;
-}
-
-/* Room for the subtrees left at depth (cells: the point tree's, dp each side); IB_OK or IB_NO_MEMORY.
- * Either way kn_todo_free frees it. */
-static int kn_todo_alloc(kn_todo *todo, int64_t depth, int64_t dp, int cells) {
-    int64_t cap = (int64_t)1 << depth;
-    memset(todo, 0, sizeof(*todo));
-    todo->depth = depth;
-    todo->a = (int64_t *)malloc(sizeof(int64_t) * (size_t)(3 * cap));
-    todo->cell = cells ? (double *)malloc(sizeof(double) * (size_t)(2 * cap * dp)) : NULL;
-    if (!todo->a || (cells && !todo->cell)) return IB_NO_MEMORY;
-    todo->b = todo->a + cap;
-    todo->parent = todo->b + cap;
-    return IB_OK;
-}
-
-static void kn_todo_free(kn_todo *todo) {
-    int64_t *a = todo->a;
-    double *cell = todo->cell;
-    memset(todo, 0, sizeof(*todo));
-    free(a);
-    free(cell);
-}
-
-/* List t's leaves again, in tree order (left to right). */
-static void kn_list_leaves(kn_tree *t) {
-    int64_t stack[KN_STACK], top = 0;
-    t->n_leaves = 0;
-    if (t->n_nodes > 0) stack[top++] = 0;
-    while (top > 0) {
-        const kn_node *node = t->nodes + stack[--top];
-        if (node->left < 0) {
-            t->leaves[t->n_leaves++] = node - t->nodes;
-            continue;
-        }
-        stack[top++] = node->right;
-        stack[top++] = node->left;
-    }
-}
-
-/* Build the subtrees that kn_build_node (cells: 1; x the points, unit the rows) or kn_gbuild_node (cells: 0;
- * x the groups' centroids, unit the groups) left in todo, on n_threads threads, each into a tree of its own
- * (their rows are apart: [a, b) of unit and key), then join them to t: their nodes after t's (so children
- * still follow their parent), their parents' child pointers set (a left child is noted before its
- * sibling), the leaves listed again in tree order. The tree is the one a build at once makes, its nodes
- * numbered otherwise. Returns IB_OK or IB_NO_MEMORY. */
-static int kn_build_todo(kn_tree *t, const kn_todo *todo, const double *x, int64_t *unit, double *key, int cells,
-                         int n_threads) {
-    int64_t dp = t->dp, nt = todo->n;
-    kn_tree *sub = (kn_tree *)calloc((size_t)(nt > 0 ? nt : 1), sizeof(kn_tree));
-    if (!sub) return IB_NO_MEMORY;
-    int failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) reduction(| : failed)
-    for (int64_t i = 0; i < nt; i++) {
-        kn_tree *s = sub + i;
-        int64_t cap = 2 * (todo->b[i] - todo->a[i]) + 1;
-        s->d = t->d;
-        s->dp = dp;
-        s->nodes = (kn_node *)malloc(sizeof(kn_node) * (size_t)cap);
-        s->leaves = (int64_t *)malloc(sizeof(int64_t) * (size_t)cap);
-        if (cells) {
-            s->clo = (double *)malloc(sizeof(double) * (size_t)((cap + 1) * dp));
-            s->chi = (double *)malloc(sizeof(double) * (size_t)((cap + 1) * dp));
-        }
-        if (!s->nodes || !s->leaves || (cells && (!s->clo || !s->chi))) {
-            failed = 1;
-            continue;
-        }
-        if (cells) {
-            double *clo = s->clo + cap * dp, *chi = s->chi + cap * dp; /* the cell, scratch as in kn_build */
-            memcpy(clo, todo->cell + 2 * i * dp, sizeof(double) * (size_t)dp);
-            memcpy(chi, todo->cell + (2 * i + 1) * dp, sizeof(double) * (size_t)dp);
-            kn_build_node(s, x, unit, key, todo->a[i], todo->b[i], -1, todo->depth, clo, chi, NULL);
-        } else {
-            kn_gbuild_node(s, x, unit, key, todo->a[i], todo->b[i], -1, todo->depth, NULL);
-        }
-    }
-    for (int64_t i = 0; i < nt && !failed; i++) {
-        const kn_tree *s = sub + i;
-        int64_t base = t->n_nodes;
-        for (int64_t j = 0; j < s->n_nodes; j++) {
-            kn_node node = s->nodes[j];
-            if (node.left >= 0) {
-                node.left += base;
-                node.right += base;
-            }
-            node.parent = node.parent >= 0 ? node.parent + base : todo->parent[i];
-            t->nodes[base + j] = node;
-        }
-        if (cells) {
-            memcpy(t->clo + base * dp, s->clo, sizeof(double) * (size_t)(s->n_nodes * dp));
-            memcpy(t->chi + base * dp, s->chi, sizeof(double) * (size_t)(s->n_nodes * dp));
-        }
-        kn_node *parent = t->nodes + todo->parent[i];
-        if (parent->left < 0) parent->left = base;
-        else parent->right = base;
-        t->n_nodes += s->n_nodes;
-        if (s->max_leaf > t->max_leaf) t->max_leaf = s->max_leaf;
-    }
-    for (int64_t i = 0; i < nt; i++) kn_free(sub + i);
-    free(sub);
-    if (failed) return IB_NO_MEMORY;
-    kn_list_leaves(t);
-    return IB_OK;
-}
-
-/* Build the tree over n x d points x (row-major float64, finite) on n_threads threads; split: as for
- * kn_kth_distance; rows: whether to keep the points row-major too (pts: the one-point-at-a-time searches';
- * the batched k-th distance search reads only the leaves' copies). */
-static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int rows, int n_threads) {
+/* Build the tree over n x d points x (row-major float64, finite); split: as for kn_kth_distance; rows:
+ * whether to keep the points row-major too (pts: the one-point-at-a-time searches'; the batched k-th
+ * distance search reads only the leaves' copies). */
+static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int rows) {
     memset(t, 0, sizeof(*t));
     t->n = n;
     t->d = d;
@@ -476,21 +359,21 @@ static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t s
         if (!isfinite(x[i])) return IB_NONFINITE;
     int64_t max_nodes = 2 * n + 1;
     size_t nd = (size_t)(n * d > 0 ? n * d : 1), nn = (size_t)(n > 0 ? n : 1);
-    t->pts = rows ? (double *)calloc((size_t)(n > 0 ? n : 1) * (size_t)dp, sizeof(double)) : NULL;
-    t->soa = (double *)malloc(sizeof(double) * nd);
-    t->order = (int64_t *)malloc(sizeof(int64_t) * nn); /* tree position -> row: the build's work order */
-    t->leaves = (int64_t *)malloc(sizeof(int64_t) * (size_t)max_nodes);
-    t->nodes = (kn_node *)malloc(sizeof(kn_node) * (size_t)max_nodes);
-    t->lo = (double *)malloc(sizeof(double) * (size_t)(max_nodes * dp));
-    t->hi = (double *)malloc(sizeof(double) * (size_t)(max_nodes * dp));
-    t->clo = (double *)malloc(sizeof(double) * (size_t)((max_nodes + 1) * dp));
-    t->chi = (double *)malloc(sizeof(double) * (size_t)((max_nodes + 1) * dp));
+    t->pts = rows ? (double *)kn_take(sizeof(double) * nn * (size_t)dp) : NULL;
+    t->soa = (double *)kn_take(sizeof(double) * nd);
+    t->order = (int64_t *)kn_take(sizeof(int64_t) * nn); /* tree position -> row: the build's work order */
+    t->leaves = (int64_t *)kn_take(sizeof(int64_t) * (size_t)max_nodes);
+    t->nodes = (kn_node *)kn_take(sizeof(kn_node) * (size_t)max_nodes);
+    t->lo = (double *)kn_take(sizeof(double) * (size_t)(max_nodes * dp));
+    t->hi = (double *)kn_take(sizeof(double) * (size_t)(max_nodes * dp));
+    t->clo = (double *)kn_take(sizeof(double) * (size_t)((max_nodes + 1) * dp));
+    t->chi = (double *)kn_take(sizeof(double) * (size_t)((max_nodes + 1) * dp));
     t->part = (int64_t *)malloc(sizeof(int64_t) * (size_t)dp);
     int64_t *unit = t->order;
-    double *key = (double *)malloc(sizeof(double) * nn);
+    double *key = (double *)kn_take(sizeof(double) * nn);
     if ((rows && !t->pts) || !t->soa || !t->order || !t->leaves || !t->nodes || !t->lo || !t->hi || !t->clo ||
         !t->chi || !t->part || !key) {
-        free(key);
+        kn_give(key);
         kn_free(t);
         return IB_NO_MEMORY;
     }
@@ -502,24 +385,13 @@ static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t s
         clo[j] = -INFINITY;
         chi[j] = INFINITY;
     }
-    kn_todo todo;
-    int64_t later = kn_todo_depth(n, n_threads);
-    int status = later ? kn_todo_alloc(&todo, later, dp, 1) : IB_OK;
-    if (status == IB_OK && n > 0) kn_build_node(t, x, unit, key, 0, n, -1, 0, clo, chi, later ? &todo : NULL);
-    if (status == IB_OK && later) status = kn_build_todo(t, &todo, x, unit, key, 1, n_threads);
-    if (later) kn_todo_free(&todo);
-    free(key);
-    if (status != IB_OK) {
-        kn_free(t);
-        return status;
-    }
-    int parallel = n_threads > 1 && n >= KN_TODO_MIN;
-    if (rows) {
-#pragma omp parallel for if (parallel) num_threads(n_threads) schedule(static)
-        for (int64_t i = 0; i < n; i++) memcpy(t->pts + i * dp, x + t->order[i] * d, sizeof(double) * (size_t)d);
+    if (n > 0) kn_build_node(t, x, unit, key, 0, n, -1, 0, clo, chi);
+    kn_give(key);
+    for (int64_t i = 0; i < n && rows; i++) {
+        memcpy(t->pts + i * dp, x + t->order[i] * d, sizeof(double) * (size_t)d);
+        for (int64_t j = d; j < dp; j++) t->pts[i * dp + j] = 0.0;
     }
     /* leaves: dimension-major copies and boxes; then the boxes bottom-up (children follow their parent) */
-#pragma omp parallel for if (parallel) num_threads(n_threads) schedule(static)
     for (int64_t l = 0; l < t->n_leaves; l++) {
         const kn_node *node = t->nodes + t->leaves[l];
         int64_t cnt = node->end - node->start;
@@ -813,10 +685,50 @@ typedef int64_t kn_m8 __attribute__((vector_size(64)));
 #define KN_BLEND8(m, a, b) ((kn_v8)(((m) & (kn_m8)(a)) | (~(m) & (kn_m8)(b))))
 #define KN_VMAX8(a, b) KN_BLEND8((a) > (b), a, b)
 
+/* Rows in group i of n rows in groups of g. */
+static inline int64_t kn_gsize(int64_t n, int64_t g, int64_t i) { return n - i * g < g ? n - i * g : g; }
+
+/* Build node id of the group tree over items [a, b) (groups, in tree order; c: their centroids, ng x d;
+ * key: scratch); node start/end are item positions until kn_gbuild turns them into rows. */
+static int64_t kn_gbuild_node(kn_tree *t, const double *c, int64_t *items, double *key, int64_t a, int64_t b,
+                              int64_t parent, int64_t depth) {
+    int64_t d = t->d, id = t->n_nodes++;
+    kn_node *node = t->nodes + id;
+    node->start = a;
+    node->end = b;
+    node->left = node->right = -1;
+    node->parent = parent;
+    if (b - a <= 1) {
+        t->leaves[t->n_leaves++] = id;
+        return id;
+    }
+    int64_t dim = 0, step = (b - a) / KN_SAMPLE > 1 ? (b - a) / KN_SAMPLE : 1;
+    double spread = -1.0, split = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (int64_t u = a; u < b; u += step) {
+            double v = c[items[u] * d + j];
+            lo = kn_min(lo, v);
+            hi = kn_max(hi, v);
+        }
+        if (hi - lo > spread) {
+            spread = hi - lo;
+            dim = j;
+            split = 0.5 * lo + 0.5 * hi;
+        }
+    }
+    int64_t mid = kn_partition(c, d, items, key, a, b, dim, depth, &split);
+    int64_t left = kn_gbuild_node(t, c, items, key, a, mid, id, depth + 1);
+    int64_t right = kn_gbuild_node(t, c, items, key, mid, b, id, depth + 1);
+    node = t->nodes + id;
+    node->left = left;
+    node->right = right;
+    return id;
+}
+
 /* Build the group tree over n x d rows x (finite): a kn_tree whose leaves are the groups of group rows
  * (soa, order, leaves, nodes, boxes and part as kn_build's; no row-major points, no cells). */
-static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int64_t group,
-                     int n_threads) {
+static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int64_t group) {
     memset(t, 0, sizeof(*t));
     for (int64_t i = 0; i < n * d; i++)
         if (!isfinite(x[i])) return IB_NONFINITE;
@@ -824,23 +736,23 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
     t->n = n;
     t->d = d;
     t->dp = dp;
-    t->soa = (double *)malloc(sizeof(double) * (size_t)(n * d));
-    t->order = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
-    t->leaves = (int64_t *)malloc(sizeof(int64_t) * (size_t)max_nodes);
-    t->nodes = (kn_node *)malloc(sizeof(kn_node) * (size_t)max_nodes);
-    t->lo = (double *)malloc(sizeof(double) * (size_t)(max_nodes * dp));
-    t->hi = (double *)malloc(sizeof(double) * (size_t)(max_nodes * dp));
+    t->soa = (double *)kn_take(sizeof(double) * (size_t)(n * d));
+    t->order = (int64_t *)kn_take(sizeof(int64_t) * (size_t)n);
+    t->leaves = (int64_t *)kn_take(sizeof(int64_t) * (size_t)max_nodes);
+    t->nodes = (kn_node *)kn_take(sizeof(kn_node) * (size_t)max_nodes);
+    t->lo = (double *)kn_take(sizeof(double) * (size_t)(max_nodes * dp));
+    t->hi = (double *)kn_take(sizeof(double) * (size_t)(max_nodes * dp));
     t->part = (int64_t *)malloc(sizeof(int64_t) * (size_t)dp);
-    int64_t *items = (int64_t *)malloc(sizeof(int64_t) * (size_t)ng);
-    int64_t *pos = (int64_t *)malloc(sizeof(int64_t) * (size_t)(ng + 1));
-    double *c = (double *)malloc(sizeof(double) * (size_t)(ng * d));
-    double *key = (double *)malloc(sizeof(double) * (size_t)ng);
+    int64_t *items = (int64_t *)kn_take(sizeof(int64_t) * (size_t)ng);
+    int64_t *pos = (int64_t *)kn_take(sizeof(int64_t) * (size_t)(ng + 1));
+    double *c = (double *)kn_take(sizeof(double) * (size_t)(ng * d));
+    double *key = (double *)kn_take(sizeof(double) * (size_t)ng);
     if (!t->soa || !t->order || !t->leaves || !t->nodes || !t->lo || !t->hi || !t->part || !items || !pos || !c ||
         !key) {
-        free(items);
-        free(pos);
-        free(c);
-        free(key);
+        kn_give(items);
+        kn_give(pos);
+        kn_give(c);
+        kn_give(key);
         kn_free(t);
         return IB_NO_MEMORY;
     }
@@ -854,21 +766,8 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
         }
         items[i] = i;
     }
-    kn_todo todo;
-    int64_t later = kn_todo_depth(n, n_threads);
-    int status = later ? kn_todo_alloc(&todo, later, dp, 0) : IB_OK;
-    if (status == IB_OK) kn_gbuild_node(t, c, items, key, 0, ng, -1, 0, later ? &todo : NULL);
-    if (status == IB_OK && later) status = kn_build_todo(t, &todo, c, items, key, 0, n_threads);
-    if (later) kn_todo_free(&todo);
-    if (status != IB_OK) {
-        free(items);
-        free(pos);
-        free(c);
-        free(key);
-        kn_free(t);
-        return status;
-    }
-    /* the groups' rows in tree order; each leaf's rows dimension-major, and its box */
+    kn_gbuild_node(t, c, items, key, 0, ng, -1, 0);
+    /* the groups' rows in tree order; each leaf's rows dimension-major */
     pos[0] = 0;
     for (int64_t u = 0; u < ng; u++) {
         int64_t i = items[u], size = kn_gsize(n, group, i);
@@ -879,35 +778,35 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
         t->nodes[id].start = pos[t->nodes[id].start];
         t->nodes[id].end = pos[t->nodes[id].end];
     }
-    int64_t max_leaf = 0;
-#pragma omp parallel for if (later) num_threads(n_threads) schedule(static) reduction(max : max_leaf)
     for (int64_t l = 0; l < t->n_leaves; l++) {
         const kn_node *node = t->nodes + t->leaves[l];
         int64_t cnt = node->end - node->start;
-        double *s = t->soa + node->start * d, *lo = t->lo + t->leaves[l] * dp, *hi = t->hi + t->leaves[l] * dp;
-        if (cnt > max_leaf) max_leaf = cnt;
+        if (cnt > t->max_leaf) t->max_leaf = cnt;
         for (int64_t p = 0; p < cnt; p++)
-            for (int64_t j = 0; j < d; j++) s[j * cnt + p] = x[t->order[node->start + p] * d + j];
-        for (int64_t j = 0; j < dp; j++) {
-            lo[j] = j < d ? INFINITY : 0.0;
-            hi[j] = j < d ? -INFINITY : 0.0;
-        }
-        for (int64_t j = 0; j < d; j++)
-            for (int64_t p = 0; p < cnt; p++) {
-                lo[j] = kn_min(lo[j], s[j * cnt + p]);
-                hi[j] = kn_max(hi[j], s[j * cnt + p]);
-            }
+            for (int64_t j = 0; j < d; j++)
+                t->soa[node->start * d + j * cnt + p] = x[t->order[node->start + p] * d + j];
     }
-    t->max_leaf = max_leaf;
-    free(items);
-    free(pos);
-    free(c);
-    free(key);
+    kn_give(items);
+    kn_give(pos);
+    kn_give(c);
+    kn_give(key);
     for (int64_t id = t->n_nodes - 1; id >= 0; id--) {
         const kn_node *node = t->nodes + id;
         double *lo = t->lo + id * dp, *hi = t->hi + id * dp;
-        if (node->left < 0) continue;
         for (int64_t j = d; j < dp; j++) lo[j] = hi[j] = 0.0;
+        if (node->left < 0) {
+            int64_t cnt = node->end - node->start;
+            const double *s = t->soa + node->start * d;
+            for (int64_t j = 0; j < d; j++) {
+                lo[j] = INFINITY;
+                hi[j] = -INFINITY;
+                for (int64_t p = 0; p < cnt; p++) {
+                    lo[j] = kn_min(lo[j], s[j * cnt + p]);
+                    hi[j] = kn_max(hi[j], s[j * cnt + p]);
+                }
+            }
+            continue;
+        }
         const double *ll = t->lo + node->left * dp, *lh = t->hi + node->left * dp;
         const double *rl = t->lo + node->right * dp, *rh = t->hi + node->right * dp;
         for (int64_t j = 0; j < d; j++) {
@@ -1189,7 +1088,7 @@ static int kn_batched_kth(const kn_tree *t, int64_t k, int metric, int64_t split
     if (probe && nl >= 4 * KN_PROBE) {
         double *qT = (double *)malloc(sizeof(double) * (size_t)scratch);
         double *best = (double *)malloc(sizeof(double) * (size_t)scratch);
-        double *trial = (double *)malloc(sizeof(double) * (size_t)t->n);
+        double *trial = (double *)kn_take(sizeof(double) * (size_t)t->n);
         int slower = 0, ok = qT && best && trial;
         if (ok) {
             int64_t stride = nl / KN_PROBE, vectors = 0;
@@ -1202,7 +1101,7 @@ static int kn_batched_kth(const kn_tree *t, int64_t k, int metric, int64_t split
         }
         free(qT);
         free(best);
-        free(trial);
+        kn_give(trial);
         if (!ok) return -1;
         if (slower) return 0;
     }
@@ -1233,13 +1132,13 @@ static int kn_kth_distance(const double *x, int64_t n, int64_t d, int64_t k, int
     int status;
     if (group > 1 && (how == KN_AUTO || how == KN_GROUPED)) {
         *ran = KN_GROUPED;
-        status = kn_gbuild(&t, x, n, d, split, group, n_threads);
+        status = kn_gbuild(&t, x, n, d, split, group);
         if (status != IB_OK) return status;
         int done = kn_batched_kth(&t, k, metric, split, how == KN_AUTO, n_threads, out);
         kn_free(&t);
         if (done) return done < 0 ? IB_NO_MEMORY : IB_OK;
     }
-    status = kn_build(&t, x, n, d, split, how == KN_PER_POINT, n_threads);
+    status = kn_build(&t, x, n, d, split, how == KN_PER_POINT);
     if (status != IB_OK) return status;
     if (how != KN_PER_POINT) {
         *ran = KN_LEAVES;
@@ -1450,7 +1349,7 @@ KN_CLONES static void kn_leaves_count(const kn_tree *t, int metric, int64_t spli
 static int kn_count_within(const double *x, int64_t n, int64_t d, const double *radius, int metric, int64_t split,
                            int how, int n_threads, int64_t *out) {
     kn_tree t;
-    int status = kn_build(&t, x, n, d, split, how == KN_PER_POINT, n_threads);
+    int status = kn_build(&t, x, n, d, split, how == KN_PER_POINT);
     if (status != IB_OK) return status;
     int failed = 0;
 #pragma omp parallel num_threads(n_threads) reduction(| : failed)
@@ -1725,15 +1624,15 @@ KN_CLONES static void kn_leaves_ross(const kn_tree *t, int metric, int64_t from,
 static int kn_class_count(const double *x, int64_t n, int64_t d, const int64_t *labels, int64_t n_labels, int64_t k,
                           int metric, int how, int n_threads, double *radius, int64_t *count) {
     kn_tree t;
-    int status = kn_build(&t, x, n, d, d, 1, n_threads);
+    int status = kn_build(&t, x, n, d, d, 1);
     if (status != IB_OK) return status;
     int64_t *size = (int64_t *)calloc((size_t)(n_labels > 0 ? n_labels : 1), sizeof(int64_t));
-    int64_t *labt = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    int64_t *kq = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    int64_t *labt = (int64_t *)kn_take(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    int64_t *kq = (int64_t *)kn_take(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
     if (!size || !labt || !kq) {
         free(size);
-        free(labt);
-        free(kq);
+        kn_give(labt);
+        kn_give(kq);
         kn_free(&t);
         return IB_NO_MEMORY;
     }
@@ -1775,8 +1674,8 @@ static int kn_class_count(const double *x, int64_t n, int64_t d, const int64_t *
             free(dist);
         }
     }
-    free(labt);
-    free(kq);
+    kn_give(labt);
+    kn_give(kq);
     kn_free(&t);
     return failed ? IB_NO_MEMORY : IB_OK;
 }
