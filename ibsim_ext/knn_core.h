@@ -688,6 +688,17 @@ typedef int64_t kn_m8 __attribute__((vector_size(64)));
 /* Rows in group i of n rows in groups of g. */
 static inline int64_t kn_gsize(int64_t n, int64_t g, int64_t i) { return n - i * g < g ? n - i * g : g; }
 
+/* The centroid of group i (rows [i g, i g + size) of the n x d rows x) into c[0], c[stride], ... */
+static inline void kn_centroid(const double *x, int64_t n, int64_t d, int64_t g, int64_t i, double *c,
+                               int64_t stride) {
+    int64_t size = kn_gsize(n, g, i);
+    for (int64_t j = 0; j < d; j++) {
+        double sum = 0.0;
+        for (int64_t p = 0; p < size; p++) sum += x[(i * g + p) * d + j];
+        c[j * stride] = sum / (double)size;
+    }
+}
+
 /* Build node id of the group tree over items [a, b) (groups, in tree order; c: their centroids, ng x d;
  * key: scratch); node start/end are item positions until kn_gbuild turns them into rows. */
 static int64_t kn_gbuild_node(kn_tree *t, const double *c, int64_t *items, double *key, int64_t a, int64_t b,
@@ -758,12 +769,7 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
     }
     for (int64_t j = 0; j < dp; j++) t->part[j] = j < split ? -1 : 0;
     for (int64_t i = 0; i < ng; i++) {
-        int64_t size = kn_gsize(n, group, i);
-        for (int64_t j = 0; j < d; j++) {
-            double sum = 0.0;
-            for (int64_t p = 0; p < size; p++) sum += x[(i * group + p) * d + j];
-            c[i * d + j] = sum / (double)size;
-        }
+        kn_centroid(x, n, d, group, i, c + i * d, 1);
         items[i] = i;
     }
     kn_gbuild_node(t, c, items, key, 0, ng, -1, 0);
@@ -1122,6 +1128,46 @@ static int kn_batched_kth(const kn_tree *t, int64_t k, int metric, int64_t split
     return failed ? -1 : 1;
 }
 
+/* Whether the groups of group rows of x crowd each other so much that the group tree's search would not pay,
+ * judged before building it (KN_AUTO's first look, which spares the build and the probe where groups
+ * overlap): KN_PROBE groups spread over the rows, each counting the groups within twice its radius (the
+ * largest max-norm distance of its rows from its centroid; centroids against centroids, among KN_CROWD
+ * groups spread over the rows, the count scaled up to all); crowded when they count more than
+ * KN_BATCH_WORK / group on average (as many groups' rows as a probe's vector may fold before it gives up).
+ * On the main job's layers the counts are 0 to 3.5 in widths 10 to 5 (where the group tree's search is as
+ * fast or faster) and 166 to 1864 in widths 4 to 2 (3 to 70 times slower). A guess for speed only: either
+ * search gives the same numbers. 0 when out of memory (the probe decides). */
+#define KN_CROWD 512
+static int kn_crowded(const double *x, int64_t n, int64_t d, int64_t group) {
+    int64_t ng = (n + group - 1) / group, stride = ng / KN_PROBE, every = ng / KN_CROWD > 1 ? ng / KN_CROWD : 1;
+    int64_t nc = (ng + every - 1) / every, count = 0, samples = 0;
+    if (ng < 4 * KN_PROBE) return 0; /* as for the probe: too few groups to judge by a sample */
+    double *cT = (double *)kn_take(sizeof(double) * (size_t)((nc + 1) * d));
+    double *near = (double *)kn_take(sizeof(double) * (size_t)nc);
+    if (!cT || !near) {
+        kn_give(cT);
+        kn_give(near);
+        return 0;
+    }
+    double *own = cT + nc * d;
+    for (int64_t i = 0; i < nc; i++) kn_centroid(x, n, d, group, i * every, cT + i, nc); /* dimension-major */
+    for (int64_t g = 0; g < ng; g += stride, samples++) {
+        double radius = 0.0;
+        kn_centroid(x, n, d, group, g, own, 1);
+        for (int64_t p = 0; p < kn_gsize(n, group, g); p++)
+            for (int64_t j = 0; j < d; j++) radius = kn_max(radius, fabs(x[(g * group + p) * d + j] - own[j]));
+        for (int64_t h = 0; h < nc; h++) near[h] = 0.0;
+        for (int64_t j = 0; j < d; j++)
+            for (int64_t h = 0; h < nc; h++) near[h] = kn_max(near[h], fabs(cT[j * nc + h] - own[j]));
+        int64_t within = g % every == 0 ? -1 : 0; /* not itself */
+        for (int64_t h = 0; h < nc; h++) within += near[h] <= 2.0 * radius;
+        count += within * every;
+    }
+    kn_give(cT);
+    kn_give(near);
+    return count > KN_BATCH_WORK / group * samples;
+}
+
 /* out[i] = distance from row i of x to its k-th nearest other row (k < n). group >= 2: rows
  * [i group, i group + group) are near each other (the copies of one sample); how: KN_AUTO, or the search to
  * run (KN_GROUPED, KN_LEAVES, KN_PER_POINT); *ran: the search that ran. The same numbers for any group, any
@@ -1130,7 +1176,7 @@ static int kn_kth_distance(const double *x, int64_t n, int64_t d, int64_t k, int
                            int how, int n_threads, double *out, int *ran) {
     kn_tree t;
     int status;
-    if (group > 1 && (how == KN_AUTO || how == KN_GROUPED)) {
+    if (group > 1 && (how == KN_GROUPED || (how == KN_AUTO && !kn_crowded(x, n, d, group)))) {
         *ran = KN_GROUPED;
         status = kn_gbuild(&t, x, n, d, split, group);
         if (status != IB_OK) return status;

@@ -100,12 +100,25 @@ def _copies(d: int, spread: float, n: int = 4096, patterns: int | None = None) -
     return np.repeat(centres, 8, axis=0) + spread * rng.normal(size=(8 * n, d))
 
 
+def _crowd_behind_isolated_samples(d: int = 3) -> np.ndarray:
+    """8 copies of 4096 samples: every 128th sample (the groups the first look samples) alone far out, the
+    others in 16 patterns whose copies overlap: the first look finds no crowd, the probe does."""
+    rng = np.random.default_rng(1)
+    centres = np.sign(rng.normal(size=(16, d)))[rng.integers(0, 16, 4096)]
+    centres[::128] = 100.0 * np.arange(1, 33)[:, None] + rng.normal(size=(32, d))
+    return np.repeat(centres, 8, axis=0) + 0.0316 * rng.normal(size=(8 * 4096, d))
+
+
 @pytest.mark.parametrize("metric", list(METRICS))
 def test_the_probe_keeps_apart_groups_and_gives_up_overlapping_ones(metric):
     """Full-size blocks (8 noisy copies of 4096 samples): apart in 10 dimensions (the grouped search runs),
-    mixed in 2 dimensions (64 patterns: the probe falls back to the leaves); both threads counts."""
-    for d, spread, patterns, expected_search in ((10, 0.0316, None, _knn.GROUPED), (2, 0.0316, 64, _knn.LEAVES)):
-        x = _copies(d, spread, patterns=patterns)
+    mixed in 2 dimensions (64 patterns: the first look, kn_crowded, sends them to the leaves), mixed behind
+    isolated groups where the first look samples (the probe, after building the group tree, gives up);
+    both threads counts."""
+    cases = ((_copies(10, 0.0316), _knn.GROUPED), (_copies(2, 0.0316, patterns=64), _knn.LEAVES),
+             (_crowd_behind_isolated_samples(), _knn.LEAVES))
+    for x, expected_search in cases:
+        d = x.shape[1]
         expected = cKDTree(x).query(x, k=4, p=METRICS[metric][1])[0][:, -1]
         for threads in (1, 2):
             got, ran = _kth(x, 3, metric, "auto", 8, threads=threads)
