@@ -426,20 +426,29 @@ def _knn_threads(n: int, num_threads: int | None) -> int:
 
 
 def _knn_points(points: np.ndarray, metric: str, split: int | None) -> tuple[np.ndarray, int, int]:
-    """Check k-NN points (N, d) and the metric; float64 C-contiguous points, metric code, split."""
+    """Check k-NN points (N, d) and the metric; float64 C-contiguous points, metric code, split.
+
+    NaN and infinite coordinates are the kernel's to refuse (it reads every
+    coordinate before it builds its tree): :func:`_raise_for_points`.
+    """
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[0] == 0 or points.shape[1] == 0:
         raise EstimatorError(f"points must be (samples, dimensions) with at least one of each, got {points.shape}")
     if metric not in KNN_METRICS:
         raise EstimatorError(f"metric must be one of {KNN_METRICS}, got {metric!r}")
     points = np.ascontiguousarray(points, dtype=np.float64)
-    if not np.all(np.isfinite(points)):
-        raise EstimatorError("points contain NaN or infinite values")
     d = points.shape[1]
     split = d if split is None else int(split)
     if not 0 < split <= d:
         raise EstimatorError(f"split must be in [1, {d}], got {split}")
     return points, (_knn.CHEBYSHEV if metric == "chebyshev" else _knn.EUCLIDEAN), split
+
+
+def _raise_for_points(status: int) -> None:
+    """Raise for a k-NN kernel's status: NaN or infinite points named as such, the others as for any kernel."""
+    if status == _knn.STATUS_NONFINITE:
+        raise EstimatorError("points contain NaN or infinite values")
+    _raise_for(np.array([status], dtype=np.int32))
 
 
 def knn_kth_distance(
@@ -481,7 +490,7 @@ def knn_kth_distance(
     group = reference.knn_group(group, len(points))
     out = np.empty(len(points))
     status = _knn.kth_distance(points, int(k), code, split, out, _knn_threads(len(points), num_threads), group)
-    _raise_for(np.array([status], dtype=np.int32))
+    _raise_for_points(status)
     return out
 
 
@@ -514,7 +523,7 @@ def knn_count_within(
         raise EstimatorError(f"radius must be one number (not NaN) per point ({len(points)}), got shape {radius.shape}")
     out = np.empty(len(points), dtype=np.int64)
     status = _knn.count_within(points, radius, code, split, out, _knn_threads(len(points), num_threads))
-    _raise_for(np.array([status], dtype=np.int32))
+    _raise_for_points(status)
     return out
 
 
@@ -561,7 +570,7 @@ def knn_class_radius_and_count(
     radius, count = np.empty(n), np.empty(n, dtype=np.int64)
     status = _knn.class_radius_and_count(points, codes, n_labels, min(int(k), n), code, radius, count,
                                          _knn_threads(n, num_threads))
-    _raise_for(np.array([status], dtype=np.int32))
+    _raise_for_points(status)
     return radius, count
 
 

@@ -130,7 +130,8 @@ def kl_entropy(samples: np.ndarray, k: int = 3, metric: str = "chebyshev", group
             a group outside [1, N].
     """
     _check_metric(metric)
-    x = _finite(samples, "samples")
+    x = np.asarray(samples, dtype=np.float64)
+    x = x[:, None] if x.ndim == 1 else x  # NaN and infinite samples: the neighbour search refuses them
     n, d = x.shape
     _require_neighbours(n, k, "the k-NN entropy")
     eps = _kth_distance(x, k, metric, group=group)
