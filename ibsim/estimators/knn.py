@@ -226,23 +226,34 @@ def discrete_mutual_information(t: np.ndarray, labels: np.ndarray, k: int = 3, m
     """
     _check_metric(metric)
     t = _finite(t, "activations")
-    labels = np.asarray(labels)
-    n = len(t)
-    if labels.shape != (n,):
-        raise EstimatorError(f"labels must have one entry per sample ({n}), got shape {labels.shape}")
-    _require_neighbours(n, k, "the k-NN estimate of I(T;Y)")
-    codes, sizes = _class_codes(labels)
-    class_size = np.where(codes >= 0, sizes[np.maximum(codes, 0)], 0).astype(np.float64)
-    kept = class_size > 1
-    if not kept.any():
-        return 0.0
-    k_used = np.minimum(float(k), class_size - 1)
-    _, within = _class_radius_and_count(t, codes, int(k), metric)
-    within = within[kept]
-    return float(
-        digamma(kept.sum()) + np.mean(digamma(k_used[kept])) - np.mean(digamma(class_size[kept]))
-        - np.mean(digamma(within))
-    )
+    _require_neighbours(len(t), k, "the k-NN estimate of I(T;Y)")
+    return _RossLabels(labels, len(t), k).estimate(t, metric)
+
+
+class _RossLabels:
+    """What Ross's estimate takes from the labels alone, worked out once for the blocks of one labelling:
+    the class codes, the samples kept (of a class of two or more) and the terms of the estimate that do not
+    depend on the activations, psi(kept) + <psi(k_i)> - <psi(N_y)>."""
+
+    def __init__(self, labels: np.ndarray, n: int, k: int):
+        labels = np.asarray(labels)
+        if labels.shape != (n,):
+            raise EstimatorError(f"labels must have one entry per sample ({n}), got shape {labels.shape}")
+        self.k = int(k)
+        self.codes, sizes = _class_codes(labels)
+        class_size = np.where(self.codes >= 0, sizes[np.maximum(self.codes, 0)], 0).astype(np.float64)
+        self.kept = class_size > 1
+        if self.kept.any():
+            k_used = np.minimum(float(k), class_size - 1)
+            self.constant = float(digamma(self.kept.sum()) + np.mean(digamma(k_used[self.kept]))
+                                  - np.mean(digamma(class_size[self.kept])))
+
+    def estimate(self, t: np.ndarray, metric: str) -> float:
+        """Ross's estimate (nats) for the (N, d) finite activations t of these labels' samples."""
+        if not self.kept.any():
+            return 0.0
+        _, within = _class_radius_and_count(t, self.codes, self.k, metric)
+        return float(self.constant - np.mean(digamma(within[self.kept])))
 
 
 #: Noise arrays of at most this many floats (16 MB) are kept between calls: every
@@ -295,12 +306,14 @@ class KNN(Estimator):
         h_noise = 0.5 * d * math.log(2.0 * math.pi * math.e * self.noise_variance)
         h_x = entropy_nats(blocks.groups) if blocks.groups is not None else math.log(n)
         h_y = entropy_nats(blocks.labels)
+        ross = _RossLabels(blocks.labels, n, self.k)
         out = np.empty((len(blocks.acts), 2))
+        copies = np.empty((n * self.replicates, d))  # one array for every block's copies
         for b, acts in enumerate(blocks.acts):
             acts = _finite(acts, "activations")
-            copies = np.repeat(acts, self.replicates, axis=0) + noise_x
+            copies.reshape(n, self.replicates, d)[:] = acts[:, None, :]  # np.repeat's layout, no temporary
+            copies += noise_x
             out[b, 0] = np.clip(kl_entropy(copies, self.k, self.metric, self.replicates) - h_noise, 0.0, h_x)
-            out[b, 1] = np.clip(discrete_mutual_information(acts + noise_y, blocks.labels, self.k, self.metric),
-                                0.0, h_y)
+            out[b, 1] = np.clip(ross.estimate(acts + noise_y, self.metric), 0.0, h_y)
         return out * NATS_TO_BITS
 
