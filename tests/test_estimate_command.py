@@ -95,3 +95,41 @@ def test_unknown_estimator_lists_valid_ones(saved, capsys):
     assert main(["estimate", str(saved), "-e", "kde_middle"]) == 2
     err = capsys.readouterr().err
     assert "unknown estimator 'kde_middle'" in err and "kde_upper" in err
+
+
+def test_serial_units_share_one_open_file_closed_after_success_and_failure(saved, tmp_path, monkeypatch):
+    """On the serial backend the units read the file through the one dataset ``estimate_file`` holds
+    open (not one opening per unit), and every dataset opened is closed when the estimate ends, done or
+    failed."""
+    from ibsim.parallel.base import FAIL_UNIT_VARIABLE
+    from ibsim.pipeline import reestimate
+
+    opened, closed = [], []
+    real_open, real_close = reestimate.open_dataset, xr.Dataset.close
+
+    def counting_open(path, *args, **kwargs):
+        ds = real_open(path, *args, **kwargs)
+        opened.append(ds)
+        return ds
+
+    def counting_close(ds):
+        closed.append(ds)
+        return real_close(ds)
+
+    monkeypatch.setattr(reestimate, "open_dataset", counting_open)
+    monkeypatch.setattr(xr.Dataset, "close", counting_close)
+    out = tmp_path / "held.nc"
+    estimate_file(saved, "binning_range", out, backend="serial", quiet=True)
+    units = 2 * 2  # two runs, two layers
+    assert len(opened) == 2 < units  # the layout check's, then the one held for every unit
+    assert {id(ds) for ds in opened} <= {id(ds) for ds in closed}
+    assert getattr(reestimate._OPEN_HERE, "files", {}) == {}
+    assert xr.open_dataset(out).sizes["estimator"] == 2
+    opened.clear()
+    closed.clear()
+    monkeypatch.setenv(FAIL_UNIT_VARIABLE, "layer 2")
+    with pytest.raises(Exception, match="injected failure"):
+        estimate_file(saved, "binning_range", tmp_path / "failed.nc", backend="serial", quiet=True)
+    assert len(opened) == 2 and {id(ds) for ds in opened} <= {id(ds) for ds in closed}
+    assert getattr(reestimate._OPEN_HERE, "files", {}) == {}
+    assert not (tmp_path / "failed.nc").exists()
