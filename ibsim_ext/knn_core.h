@@ -487,18 +487,18 @@ typedef int64_t kn_m4u __attribute__((vector_size(32), aligned(8)));
 #define KN_HMIN(v) kn_min(kn_min((v)[0], (v)[1]), kn_min((v)[2], (v)[3]))
 #define KN_HSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 
-/* A lower bound of the distance (squared for the Euclidean norm) from point q
- * to the points of box [lo, hi] (dp coordinates, padded), and, when far is not
- * NULL, an upper bound. Exact bounds for the max norm; the Euclidean sums are
- * rounded in another order than a point's (callers widen them). */
-KN_INLINE double kn_box(int metric, int64_t dp, const int64_t *part, const double *q, const double *lo,
-                            const double *hi, double *far) {
+/* A lower bound of the distance (squared for the Euclidean norm) between a point
+ * of box [glo, ghi] and a point of box [lo, hi] (dp coordinates, padded), and,
+ * when far is not NULL, an upper bound. Exact bounds for the max norm; the
+ * Euclidean sums are rounded in another order than a point's (callers widen
+ * them). */
+KN_INLINE double kn_box2(int metric, int64_t dp, const int64_t *part, const double *glo, const double *ghi,
+                         const double *lo, const double *hi, double *far) {
     const kn_v4 zero = {0.0, 0.0, 0.0, 0.0};
     kn_v4 a = zero, b = zero, a1 = zero, b1 = zero;
     for (int64_t j = 0; j < dp; j += KN_LANES) {
-        kn_v4 vq = KN_LOAD(q + j), vl = KN_LOAD(lo + j), vh = KN_LOAD(hi + j);
-        kn_v4 gap = KN_VMAX(vl - vq, vq - vh);
-        kn_v4 wide = KN_VMAX(vh - vq, vq - vl);
+        kn_v4 vl = KN_LOAD(lo + j), vh = KN_LOAD(hi + j), gl = KN_LOAD(glo + j), gh = KN_LOAD(ghi + j);
+        kn_v4 gap = KN_VMAX(vl - gh, gl - vh), wide = KN_VMAX(vh - gl, gh - vl);
         if (metric == KN_CHEBYSHEV) {
             a = KN_VMAX(a, gap);
             b = KN_VMAX(b, wide);
@@ -518,6 +518,12 @@ KN_INLINE double kn_box(int metric, int64_t dp, const int64_t *part, const doubl
     }
     if (far) *far = kn_max(KN_HSUM(b), KN_HSUM(b1));
     return kn_max(KN_HSUM(a), KN_HSUM(a1));
+}
+
+/* kn_box2 from the point q (a box of one point). */
+KN_INLINE double kn_box(int metric, int64_t dp, const int64_t *part, const double *q, const double *lo,
+                        const double *hi, double *far) {
+    return kn_box2(metric, dp, part, q, q, lo, hi, far);
 }
 
 /* The box bounds of the Euclidean norm are rounded in another order than a point's distance. */
@@ -823,28 +829,6 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
     return IB_OK;
 }
 
-/* A lower bound of the distance (squared for the Euclidean norm) between a
- * point of box [glo, ghi] and a point of box [lo, hi] (dp coordinates, padded). */
-KN_INLINE double kn_box2(int metric, int64_t dp, const int64_t *part, const double *glo, const double *ghi,
-                         const double *lo, const double *hi) {
-    const kn_v4 zero = {0.0, 0.0, 0.0, 0.0};
-    kn_v4 a = zero, a1 = zero;
-    for (int64_t j = 0; j < dp; j += KN_LANES) {
-        kn_v4 gap = KN_VMAX(KN_LOAD(lo + j) - KN_LOAD(ghi + j), KN_LOAD(glo + j) - KN_LOAD(hi + j));
-        if (metric == KN_CHEBYSHEV) {
-            a = KN_VMAX(a, gap);
-        } else {
-            kn_m4 first = KN_LOADM(part + j);
-            gap = KN_VMAX(gap, zero);
-            kn_v4 g2 = gap * gap;
-            a += (kn_v4)((kn_m4)g2 & first);
-            a1 += (kn_v4)((kn_m4)g2 & ~first);
-        }
-    }
-    if (metric == KN_CHEBYSHEV) return KN_HMAX(a);
-    return kn_max(KN_HSUM(a), KN_HSUM(a1));
-}
-
 /* Lower bounds of the distances (squared for the Euclidean norm) from the KN_GL
  * queries qT (dimension-major: d x KN_GL) to box [lo, hi], into near. */
 KN_INLINE void kn_gbox(int metric, int64_t d, int64_t split, const double *qT, const double *lo, const double *hi,
@@ -1029,7 +1013,7 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t split, int6
         int64_t sibling = parent->left == at ? parent->right : parent->left;
         at = t->nodes[at].parent;
         stack[0] = sibling;
-        near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp);
+        near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
         top = 1;
         while (top > 0 && work <= limit) {
             top--;
@@ -1050,8 +1034,9 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t split, int6
                 reach = kn_reach(best, m, nc);
                 continue;
             }
-            double nl = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->left * dp, t->hi + node->left * dp);
-            double nr = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->right * dp, t->hi + node->right * dp);
+            const double *lo = t->lo, *hi = t->hi;
+            double nl = kn_box2(metric, dp, t->part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
+            double nr = kn_box2(metric, dp, t->part, glo, ghi, lo + node->right * dp, hi + node->right * dp, NULL);
             work++; /* two box bounds: about one vector of distances */
             top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
         }
@@ -1264,36 +1249,6 @@ KN_INLINE void kn_leaf_count(const kn_tree *t, int metric, int64_t split, int64_
     }
 }
 
-/* Lower (returned) and upper (*far) bounds of the distance (squared for the Euclidean norm) between a point
- * of box [glo, ghi] and a point of box [lo, hi] (dp coordinates, padded), as kn_box's. */
-KN_INLINE double kn_box2_far(int metric, int64_t dp, const int64_t *part, const double *glo, const double *ghi,
-                             const double *lo, const double *hi, double *far) {
-    const kn_v4 zero = {0.0, 0.0, 0.0, 0.0};
-    kn_v4 a = zero, a1 = zero, b = zero, b1 = zero;
-    for (int64_t j = 0; j < dp; j += KN_LANES) {
-        kn_v4 vl = KN_LOAD(lo + j), vh = KN_LOAD(hi + j), gl = KN_LOAD(glo + j), gh = KN_LOAD(ghi + j);
-        kn_v4 gap = KN_VMAX(vl - gh, gl - vh), wide = KN_VMAX(vh - gl, gh - vl);
-        if (metric == KN_CHEBYSHEV) {
-            a = KN_VMAX(a, gap);
-            b = KN_VMAX(b, wide);
-        } else {
-            kn_m4 first = KN_LOADM(part + j);
-            gap = KN_VMAX(gap, zero);
-            kn_v4 g2 = gap * gap, w2 = wide * wide;
-            a += (kn_v4)((kn_m4)g2 & first);
-            a1 += (kn_v4)((kn_m4)g2 & ~first);
-            b += (kn_v4)((kn_m4)w2 & first);
-            b1 += (kn_v4)((kn_m4)w2 & ~first);
-        }
-    }
-    if (metric == KN_CHEBYSHEV) {
-        *far = KN_HMAX(b);
-        return KN_HMAX(a);
-    }
-    *far = kn_max(KN_HSUM(b), KN_HSUM(b1));
-    return kn_max(KN_HSUM(a), KN_HSUM(a1));
-}
-
 /* The counts of kn_count_within for the rows at tree positions [from, to) of
  * leaf own (at most KN_GC KN_GL), batched as kn_batch_kth: one walk from the
  * root for them all, a node skipped when its box lies beyond the largest bound
@@ -1332,7 +1287,7 @@ KN_INLINE void kn_batch_count(const kn_tree *t, int metric, int64_t split, int64
             while (top > 0) {
                 int64_t id = stack[--top];
                 const kn_node *node = t->nodes + id;
-                double far, near = kn_box2_far(metric, dp, t->part, glo, ghi, t->lo + id * dp, t->hi + id * dp, &far);
+                double far, near = kn_box2(metric, dp, t->part, glo, ghi, t->lo + id * dp, t->hi + id * dp, &far);
                 if (near * down > reach) continue;
                 if (far * up <= least) { /* every row within every bound (the -inf lanes are never read) */
                     for (int64_t c = 0; c < nc; c++) count[c] += node->end - node->start;
@@ -1593,7 +1548,7 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t own, int64_t 
             int64_t sibling = parent->left == at ? parent->right : parent->left;
             at = t->nodes[at].parent;
             stack[0] = sibling;
-            near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp);
+            near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
             top = 1;
             while (top > 0) {
                 top--;
@@ -1612,9 +1567,10 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t own, int64_t 
                     reach = kn_reach(best, m, nc);
                     continue;
                 }
-                double nl = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->left * dp, t->hi + node->left * dp);
-                double nr = kn_box2(metric, dp, t->part, glo, ghi, t->lo + node->right * dp,
-                                    t->hi + node->right * dp);
+                const double *lo = t->lo, *hi = t->hi;
+                double nl = kn_box2(metric, dp, t->part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
+                double nr = kn_box2(metric, dp, t->part, glo, ghi, lo + node->right * dp, hi + node->right * dp,
+                                    NULL);
                 top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
             }
         }
@@ -1627,7 +1583,8 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t own, int64_t 
                 count[row] = 0;
                 continue;
             }
-            double r, bound = kn_ross_bound(metric, best[(c * m + m - 1) * KN_GL + l], &r), *rec = cand + lane * KN_CAND;
+            double r, bound = kn_ross_bound(metric, best[(c * m + m - 1) * KN_GL + l], &r);
+            double *rec = cand + lane * KN_CAND;
             int64_t within = 0;
             if (n < 0) {
                 within = kn_point_count(t, metric, own, t->pts + p * dp, bound, dist);

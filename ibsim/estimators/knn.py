@@ -54,10 +54,14 @@ from ibsim.params import Interval, Options, Param
 NATS_TO_BITS = 1.0 / math.log(2.0)
 
 
-def _finite(x: np.ndarray, what: str) -> np.ndarray:
+def _columns(x: np.ndarray) -> np.ndarray:
+    """x as float64 (N, d): (N,) becomes one column."""
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _finite(x: np.ndarray, what: str) -> np.ndarray:
+    x = _columns(x)
     if not np.all(np.isfinite(x)):
         raise EstimatorError(f"{what} contain NaN or infinite values")
     return x
@@ -130,8 +134,7 @@ def kl_entropy(samples: np.ndarray, k: int = 3, metric: str = "chebyshev", group
             a group outside [1, N].
     """
     _check_metric(metric)
-    x = np.asarray(samples, dtype=np.float64)
-    x = x[:, None] if x.ndim == 1 else x  # NaN and infinite samples: the neighbour search refuses them
+    x = _columns(samples)  # NaN and infinite samples: the neighbour search refuses them
     n, d = x.shape
     _require_neighbours(n, k, "the k-NN entropy")
     eps = _kth_distance(x, k, metric, group=group)
