@@ -29,9 +29,9 @@ cdef extern from "knn_core.h" nogil:
 
 #: The metric codes of the kernel.
 CHEBYSHEV, EUCLIDEAN = KN_CHEBYSHEV, KN_EUCLIDEAN
-#: The searches (``how``): AUTO (the default: with group >= 2 the groups batched unless a probe finds them
-#: overlapping, else the points of each tree leaf batched), GROUPED, PER_POINT (one point at a time), LEAVES.
-#: The same numbers whichever runs.
+#: The searches (``how``): AUTO (the default: with group >= 2 the groups batched unless a first look at their
+#: centroids or a probe finds them overlapping, else the points of each tree leaf batched), GROUPED, PER_POINT
+#: (one point at a time), LEAVES. The same numbers whichever runs.
 AUTO, GROUPED, PER_POINT, LEAVES = KN_AUTO, KN_GROUPED, KN_PER_POINT, KN_LEAVES
 
 
@@ -48,7 +48,7 @@ def kth_distance(const double[:, ::1] x, long k, int metric, long split, double[
         num_threads: OpenMP threads over points.
         group: 1 <= group <= N: rows [i group, (i + 1) group) (the last group possibly shorter) are searched
             together (noisy copies of one sample); the same numbers for any group, 1: one row at a time.
-        how: AUTO (with group >= 2 the groups batched, unless a probe finds them overlapping; else the
+        how: AUTO (with group >= 2 the groups batched, unless a first look or a probe finds them overlapping; else the
             points of each tree leaf batched), or GROUPED, LEAVES, PER_POINT (one point at a time): the tests'
             hooks, the numbers are the same.
         ran: If given, ran[0] is set to the search that ran (GROUPED, LEAVES or PER_POINT).

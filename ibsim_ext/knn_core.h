@@ -63,8 +63,9 @@
  *     beyond the radius, or counted whole when entirely within it), until the
  *     query lies that distance inside the node's cell (a distance is at least
  *     any one coordinate's difference, or its square, and rounding is monotone).
- * kn_kth_distance picks the group tree when group >= 2 and a probe of a few
- * groups finds them apart, else the point tree's leaves; kn_count_within and
+ * kn_kth_distance picks the group tree when group >= 2 and neither a first look
+ * at a few groups' centroids (kn_crowded, before building it) nor a probe of a
+ * few groups finds them overlapping, else the point tree's leaves; kn_count_within and
  * kn_class_count the leaves. Status: IB_OK, IB_NONFINITE (a NaN or infinite
  * coordinate), IB_NO_MEMORY.
  */
@@ -667,7 +668,8 @@ KN_CLONES static void kn_leaves_kth(const kn_tree *t, int metric, int64_t split,
  * Every row of the own leaf is counted once and every row never reached lies
  * beyond R_j. kn_batch_count counts the same way (a node's rows counted whole
  * when its box lies within the smallest bound of the batch).
- * Which search runs (KN_AUTO): with group >= 2 the group tree's, unless a
+ * Which search runs (KN_AUTO): with group >= 2 the group tree's, unless the
+ * first look (kn_crowded) finds the groups crowded, or a
  * probe (KN_PROBE of its leaves, searched first) passes KN_BATCH_WORK units of
  * work (a vector of distances, or a node's two box bounds) per vector of
  * queries: the copies of different samples then overlap (the narrow layers)
@@ -678,7 +680,7 @@ KN_CLONES static void kn_leaves_kth(const kn_tree *t, int metric, int64_t split,
 #define KN_GC 4             /* vectors of queries per walk (KN_LEAF rows) */
 #define KN_PROBE 32         /* leaves searched to choose the search */
 #define KN_BATCH_WORK 512   /* work per vector of queries (rows of distances, nodes) above which a probe fails */
-#define KN_AUTO 0           /* the group tree's batches or the point tree's, chosen by the probe */
+#define KN_AUTO 0           /* the group tree's batches or the point tree's, chosen by kn_crowded and the probe */
 #define KN_GROUPED 1        /* the group tree's batches, no probe (with group >= 2) */
 #define KN_PER_POINT 2      /* one query at a time (the tests' second implementation) */
 #define KN_LEAVES 3         /* the point tree's leaves batched */

@@ -474,7 +474,7 @@ def knn_kth_distance(
             group possibly shorter) are near each other (the noisy copies of one
             sample, as ``np.repeat`` lays them out), so their neighbours are searched
             together, which is faster when the groups lie apart (see
-            ``ibsim_ext/knn_core.h``; when a probe finds them overlapping, the kernel
+            ``ibsim_ext/knn_core.h``; when a first look or a probe finds them overlapping, the kernel
             batches the points of each tree leaf instead, as for 1: no grouping).
             The numbers are the same for every group.
 
