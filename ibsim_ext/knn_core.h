@@ -1649,7 +1649,7 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t d, int64_t dp
         }
 }
 
-/* The leaves [from, to) of kn_class_count, one metric compiled apart each. */
+/* The leaves [from, to) of kn_class_count, for a tree of width d (padded: dp), one metric compiled apart each. */
 KN_INLINE void kn_leaves_ross_of(const kn_tree *t, int metric, int64_t d, int64_t dp, int64_t from, int64_t to,
                                  int batched, int64_t m, const int64_t *labt, const int64_t *kq, double *qT,
                                  double *best, double *cand, int64_t *ncand, double *dist, double *radius,
