@@ -44,7 +44,11 @@
  * copy compiled for their width alone, KN_WIDTHS). The row-major points are
  * kept only for the searches of one point at a time; the large arrays come
  * from memory kept between searches (kn_take, below), not fresh from the
- * system.
+ * system. A tree of KN_PART_TREE rows or more is built by the search's threads:
+ * its top first, then the subtrees below it in parallel (kn_build_nodes: the
+ * same tree, its node ids in another order); the passes over the coordinates
+ * (the finite check, the leaves' copies and boxes) too, from KN_PAR_BUILD
+ * coordinates.
  *
  * Three searches (see "The batched searches" below for the details):
  *   - the group tree's batches (k-th distances, group >= 2): a second tree
@@ -221,6 +225,49 @@ static void kn_free(kn_tree *t) {
 static inline double kn_max(double a, double b) { return a > b ? a : b; }
 static inline double kn_min(double a, double b) { return a < b ? a : b; }
 
+/* Whether the count doubles at x are all finite: no exponent field of all ones (NaN or infinite), tested on
+ * the bits, which the compiler folds into vectors (a branch per value would not be). */
+static int kn_all_finite(const double *x, int64_t count) {
+    uint64_t bad = 0;
+    for (int64_t i = 0; i < count; i++) {
+        uint64_t bits;
+        memcpy(&bits, x + i, sizeof(bits));
+        bad |= (~bits & 0x7ff0000000000000ULL) == 0;
+    }
+    return !bad;
+}
+
+/* The dimension of widest range over (up to about KN_SAMPLE of) the rows unit[a, b) of x (n x d), ties to
+ * the lower dimension, and the middle of that range (0.5 lo + 0.5 hi) in *split:
+ * the sliding midpoint's split, shared by the point tree and the group tree (the dimensions KN_SAMPLE_D at a
+ * time, the rows' coordinates read in order). */
+static int64_t kn_widest(const double *x, int64_t d, const int64_t *unit, int64_t a, int64_t b, double *split) {
+    int64_t dim = 0, step = (b - a) / KN_SAMPLE > 1 ? (b - a) / KN_SAMPLE : 1;
+    double spread = -1.0, lo_s[KN_SAMPLE_D], hi_s[KN_SAMPLE_D];
+    *split = 0.0;
+    for (int64_t j0 = 0; j0 < d; j0 += KN_SAMPLE_D) {
+        int64_t w = d - j0 < KN_SAMPLE_D ? d - j0 : KN_SAMPLE_D;
+        for (int64_t j = 0; j < w; j++) {
+            lo_s[j] = INFINITY;
+            hi_s[j] = -INFINITY;
+        }
+        for (int64_t u = a; u < b; u += step) {
+            const double *row = x + unit[u] * d + j0;
+            for (int64_t j = 0; j < w; j++) {
+                lo_s[j] = kn_min(lo_s[j], row[j]);
+                hi_s[j] = kn_max(hi_s[j], row[j]);
+            }
+        }
+        for (int64_t j = 0; j < w; j++)
+            if (hi_s[j] - lo_s[j] > spread) {
+                spread = hi_s[j] - lo_s[j];
+                dim = j0 + j;
+                *split = 0.5 * lo_s[j] + 0.5 * hi_s[j];
+            }
+    }
+    return dim;
+}
+
 /* Push node's children that may hold a point within bound (box distances nl, nr, widened by slack), the
  * closer one last, so that it is popped first; returns the new top of the walk's stack. */
 KN_INLINE int64_t kn_push(int64_t *stack, double *near_of, int64_t top, const kn_node *node, double nl,
@@ -294,8 +341,23 @@ static int64_t kn_partition(const double *x, int64_t d, int64_t *unit, double *k
     return mid;
 }
 
+/* The subtrees of a large tree's top, left by kn_build_node to be built in parallel: rows [a, b) of the tree
+ * order at depth, a child of parent, in the cell at cells + 2 dp i (clo, then chi). */
+#define KN_PARTS 256         /* subtrees at most (the top's nodes hold more than an eighth of the rows each:
+                                fewer than 8 per depth, 17 depths with the most lopsided splits) */
+#define KN_PART_TREE 16384   /* rows from which the tree's top is split into subtrees built in parallel */
+typedef struct {
+    int64_t a, b, parent, depth;
+} kn_part;
+typedef struct {
+    kn_part part[KN_PARTS];
+    double *cells;
+    int64_t count, most, full; /* most: a node of at most so many rows is left as a subtree */
+} kn_parts;
+
 /* Build node id over rows [a, b) of the tree order (unit: tree position -> row of x) at depth depth in the
- * cell [clo, chi] (scratch of 2 dp, modified and restored).
+ * cell [clo, chi] (scratch of 2 dp, modified and restored); with parts (not NULL), a node of at most
+ * parts->most rows is not built but left there (returns -1; full is set when there is no room).
  * The split: the dimension widest over (up to KN_SAMPLE of) the rows, at the
  * middle of their range (one branch-free pass, splitting off empty space as
  * scipy's sliding midpoint does); the median instead when that leaves fewer
@@ -303,7 +365,22 @@ static int64_t kn_partition(const double *x, int64_t d, int64_t *unit, double *k
  * depth stays below KN_FREE_DEPTH + log2 n + 1). The tree's shape decides the
  * speed, never the answer. */
 static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double *key, int64_t a, int64_t b,
-                             int64_t parent, int64_t depth, double *clo, double *chi) {
+                             int64_t parent, int64_t depth, double *clo, double *chi, kn_parts *parts) {
+    if (parts && b - a <= parts->most) {
+        if (parts->count == KN_PARTS) {
+            parts->full = 1;
+            return -1;
+        }
+        kn_part *part = parts->part + parts->count;
+        part->a = a;
+        part->b = b;
+        part->parent = parent;
+        part->depth = depth;
+        memcpy(parts->cells + 2 * t->dp * parts->count, clo, sizeof(double) * (size_t)t->dp);
+        memcpy(parts->cells + 2 * t->dp * parts->count + t->dp, chi, sizeof(double) * (size_t)t->dp);
+        parts->count++;
+        return -1;
+    }
     int64_t d = t->d, id = t->n_nodes++;
     kn_node *node = t->nodes + id;
     node->start = a;
@@ -314,40 +391,19 @@ static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double 
     memcpy(t->chi + id * t->dp, chi, sizeof(double) * (size_t)t->dp);
     if (b - a <= KN_LEAF) {
         t->leaves[t->n_leaves++] = id;
-        if (b - a > t->max_leaf) t->max_leaf = b - a;
         return id;
     }
-    int64_t dim = 0, step = (b - a) / KN_SAMPLE > 1 ? (b - a) / KN_SAMPLE : 1;
-    double spread = -1.0, split = 0.0, lo_s[KN_SAMPLE_D], hi_s[KN_SAMPLE_D];
-    for (int64_t j0 = 0; j0 < d; j0 += KN_SAMPLE_D) {
-        int64_t w = d - j0 < KN_SAMPLE_D ? d - j0 : KN_SAMPLE_D;
-        for (int64_t j = 0; j < w; j++) {
-            lo_s[j] = INFINITY;
-            hi_s[j] = -INFINITY;
-        }
-        for (int64_t u = a; u < b; u += step) {
-            const double *row = x + unit[u] * d + j0;
-            for (int64_t j = 0; j < w; j++) {
-                lo_s[j] = kn_min(lo_s[j], row[j]);
-                hi_s[j] = kn_max(hi_s[j], row[j]);
-            }
-        }
-        for (int64_t j = 0; j < w; j++)
-            if (hi_s[j] - lo_s[j] > spread) {
-                spread = hi_s[j] - lo_s[j];
-                dim = j0 + j;
-                split = 0.5 * lo_s[j] + 0.5 * hi_s[j];
-            }
-    }
+    double split;
+    int64_t dim = kn_widest(x, d, unit, a, b, &split);
     int64_t mid = kn_partition(x, d, unit, key, a, b, dim, depth, &split);
     /* rows before mid have coordinate dim <= split, rows from mid on >= split */
     double keep = chi[dim];
     chi[dim] = kn_min(keep, split);
-    int64_t left = kn_build_node(t, x, unit, key, a, mid, id, depth + 1, clo, chi);
+    int64_t left = kn_build_node(t, x, unit, key, a, mid, id, depth + 1, clo, chi, parts);
     chi[dim] = keep;
     keep = clo[dim];
     clo[dim] = kn_max(keep, split);
-    int64_t right = kn_build_node(t, x, unit, key, mid, b, id, depth + 1, clo, chi);
+    int64_t right = kn_build_node(t, x, unit, key, mid, b, id, depth + 1, clo, chi, parts);
     clo[dim] = keep;
     node = t->nodes + id;
     node->left = left;
@@ -355,18 +411,143 @@ static int64_t kn_build_node(kn_tree *t, const double *x, int64_t *unit, double 
     return id;
 }
 
+/* Build the tree's nodes over its n rows in the cell [clo, chi] (everything), as kn_build_node does from the
+ * root; from KN_PART_TREE rows on, with n_threads >= 2, the top first (nodes of more than an eighth of the
+ * rows), then its subtrees in parallel, each into its own stretch of the node, cell and leaf arrays (2 and 1
+ * entries per row: enough for any subtree), then moved together in tree order. The same tree as one
+ * thread's, only its node ids in another order (children still after their parent, leaves in tree order).
+ * max_nodes: the arrays' length, at least 2 n + 2 KN_PARTS. */
+static void kn_build_nodes(kn_tree *t, const double *x, int64_t *unit, double *key, double *clo, double *chi,
+                           int n_threads) {
+    int64_t n = t->n, dp = t->dp;
+    kn_parts parts;
+    parts.cells = n >= KN_PART_TREE && n_threads > 1 ? (double *)malloc(sizeof(double) * 2 * KN_PARTS * dp) : NULL;
+    if (parts.cells) {
+        parts.count = parts.full = 0;
+        parts.most = n / 8;
+        kn_build_node(t, x, unit, key, 0, n, -1, 0, clo, chi, &parts);
+        if (parts.full) { /* no room for every subtree (not seen): start again, one thread */
+            t->n_nodes = t->n_leaves = 0;
+            free(parts.cells);
+            parts.cells = NULL;
+        }
+    }
+    if (!parts.cells) {
+        kn_build_node(t, x, unit, key, 0, n, -1, 0, clo, chi, NULL);
+        return;
+    }
+    int64_t top = t->n_nodes, base[KN_PARTS], made[KN_PARTS], leaves[KN_PARTS];
+    for (int64_t i = 0, at = top; i < parts.count; i++) {
+        base[i] = at;
+        at += 2 * (parts.part[i].b - parts.part[i].a);
+    }
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (int64_t i = 0; i < parts.count; i++) {
+        kn_tree sub = *t;
+        sub.nodes = t->nodes + base[i];
+        sub.clo = t->clo + base[i] * dp;
+        sub.chi = t->chi + base[i] * dp;
+        sub.leaves = t->leaves + (base[i] - top) / 2;
+        sub.n_nodes = sub.n_leaves = 0;
+        double *cell = parts.cells + 2 * dp * i;
+        kn_build_node(&sub, x, unit, key, parts.part[i].a, parts.part[i].b, -1, parts.part[i].depth, cell,
+                      cell + dp, NULL);
+        made[i] = sub.n_nodes;
+        leaves[i] = sub.n_leaves;
+    }
+    for (int64_t i = 0; i < parts.count; i++) {
+        int64_t at = t->n_nodes, from = base[i], lfrom = (base[i] - top) / 2;
+        memmove(t->nodes + at, t->nodes + from, sizeof(kn_node) * (size_t)made[i]);
+        memmove(t->clo + at * dp, t->clo + from * dp, sizeof(double) * (size_t)(made[i] * dp));
+        memmove(t->chi + at * dp, t->chi + from * dp, sizeof(double) * (size_t)(made[i] * dp));
+        memmove(t->leaves + t->n_leaves, t->leaves + lfrom, sizeof(int64_t) * (size_t)leaves[i]);
+        for (int64_t j = 0; j < made[i]; j++) {
+            kn_node *node = t->nodes + at + j;
+            node->parent = j == 0 ? parts.part[i].parent : node->parent + at;
+            if (node->left >= 0) {
+                node->left += at;
+                node->right += at;
+            }
+        }
+        for (int64_t j = 0; j < leaves[i]; j++) t->leaves[t->n_leaves + j] += at;
+        kn_node *parent = t->nodes + parts.part[i].parent; /* the left child starts where its parent does */
+        if (parent->start == parts.part[i].a)
+            parent->left = at;
+        else
+            parent->right = at;
+        t->n_nodes += made[i];
+        t->n_leaves += leaves[i];
+    }
+    free(parts.cells);
+}
+
+/* The threads for a pass over the n x d coordinates of a tree's points while it is built: n_threads from
+ * KN_PAR_BUILD coordinates, else one (smaller passes ran slower on two threads than on one: on the main job's
+ * layers, Ross's 4096 x 2-10 points took 0.15-0.2 ms longer). */
+#define KN_PAR_BUILD (1 << 18)
+static inline int kn_build_threads(int64_t n, int64_t d, int n_threads) { return n * d >= KN_PAR_BUILD ? n_threads : 1; }
+
+/* Whether the n x d doubles of x are all finite, read by n_threads threads. */
+static int kn_finite_rows(const double *x, int64_t n, int64_t d, int n_threads) {
+    int bad = 0;
+#pragma omp parallel for num_threads(n_threads) schedule(static) reduction(| : bad)
+    for (int64_t i = 0; i < n; i += 1024) bad |= !kn_all_finite(x + i * d, (n - i < 1024 ? n - i : 1024) * d);
+    return !bad;
+}
+
+/* Each leaf's dimension-major copy of its rows (soa, from the rows of x that order names) and its box, the
+ * leaves in parallel (n_threads), then each inner node's box from its children's, bottom-up (children come
+ * after their parent in node order); the padding lanes of the boxes are 0. Both trees' last step. */
+static void kn_fill_leaves(kn_tree *t, const double *x, int n_threads) {
+    int64_t d = t->d, dp = t->dp;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t l = 0; l < t->n_leaves; l++) {
+        const kn_node *node = t->nodes + t->leaves[l];
+        int64_t cnt = node->end - node->start;
+        double *lo = t->lo + t->leaves[l] * dp, *hi = t->hi + t->leaves[l] * dp, *s = t->soa + node->start * d;
+        for (int64_t j = 0; j < dp; j++) {
+            lo[j] = j < d ? INFINITY : 0.0;
+            hi[j] = j < d ? -INFINITY : 0.0;
+        }
+        for (int64_t p = 0; p < cnt; p++) {
+            const double *row = x + t->order[node->start + p] * d;
+            for (int64_t j = 0; j < d; j++) {
+                s[j * cnt + p] = row[j];
+                lo[j] = kn_min(lo[j], row[j]);
+                hi[j] = kn_max(hi[j], row[j]);
+            }
+        }
+    }
+    t->max_leaf = 0;
+    for (int64_t l = 0; l < t->n_leaves; l++) {
+        const kn_node *node = t->nodes + t->leaves[l];
+        if (node->end - node->start > t->max_leaf) t->max_leaf = node->end - node->start;
+    }
+    for (int64_t id = t->n_nodes - 1; id >= 0; id--) {
+        const kn_node *node = t->nodes + id;
+        if (node->left < 0) continue;
+        const double *ll = t->lo + node->left * dp, *lh = t->hi + node->left * dp;
+        const double *rl = t->lo + node->right * dp, *rh = t->hi + node->right * dp;
+        for (int64_t j = 0; j < dp; j++) {
+            t->lo[id * dp + j] = kn_min(ll[j], rl[j]);
+            t->hi[id * dp + j] = kn_max(lh[j], rh[j]);
+        }
+    }
+}
+
 /* Build the tree over n x d points x (row-major float64, finite); split: as for kn_kth_distance; rows:
  * whether to keep the points row-major too (pts: the one-point-at-a-time searches'; the batched k-th
  * distance search reads only the leaves' copies). */
-static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int rows) {
+static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int rows, int n_threads) {
     memset(t, 0, sizeof(*t));
     t->n = n;
     t->d = d;
     int64_t dp = (d + KN_LANES - 1) / KN_LANES * KN_LANES;
     t->dp = dp;
-    for (int64_t i = 0; i < n * d; i++)
-        if (!isfinite(x[i])) return IB_NONFINITE;
-    int64_t max_nodes = 2 * n + 1;
+    int parallel = n_threads;
+    n_threads = kn_build_threads(n, d, n_threads);
+    if (!kn_finite_rows(x, n, d, n_threads)) return IB_NONFINITE;
+    int64_t max_nodes = 2 * n + 2 * KN_PARTS;
     size_t nd = (size_t)(n * d > 0 ? n * d : 1), nn = (size_t)(n > 0 ? n : 1);
     t->pts = rows ? (double *)kn_take(sizeof(double) * nn * (size_t)dp) : NULL;
     t->soa = (double *)kn_take(sizeof(double) * nd);
@@ -394,40 +575,16 @@ static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t s
         clo[j] = -INFINITY;
         chi[j] = INFINITY;
     }
-    if (n > 0) kn_build_node(t, x, unit, key, 0, n, -1, 0, clo, chi);
+    if (n > 0) kn_build_nodes(t, x, unit, key, clo, chi, parallel);
     kn_give(key);
-    for (int64_t i = 0; i < n && rows; i++) {
-        memcpy(t->pts + i * dp, x + t->order[i] * d, sizeof(double) * (size_t)d);
-        for (int64_t j = d; j < dp; j++) t->pts[i * dp + j] = 0.0;
-    }
-    /* leaves: dimension-major copies and boxes; then the boxes bottom-up (children follow their parent) */
-    for (int64_t l = 0; l < t->n_leaves; l++) {
-        const kn_node *node = t->nodes + t->leaves[l];
-        int64_t cnt = node->end - node->start;
-        double *lo = t->lo + t->leaves[l] * dp, *hi = t->hi + t->leaves[l] * dp, *s = t->soa + node->start * d;
-        for (int64_t j = 0; j < dp; j++) {
-            lo[j] = j < d ? INFINITY : 0.0;
-            hi[j] = j < d ? -INFINITY : 0.0;
-        }
-        for (int64_t j = 0; j < d; j++) {
-            for (int64_t p = 0; p < cnt; p++) {
-                double v = x[t->order[node->start + p] * d + j];
-                s[j * cnt + p] = v;
-                lo[j] = kn_min(lo[j], v);
-                hi[j] = kn_max(hi[j], v);
-            }
+    if (rows) {
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(t->pts + i * dp, x + t->order[i] * d, sizeof(double) * (size_t)d);
+            for (int64_t j = d; j < dp; j++) t->pts[i * dp + j] = 0.0;
         }
     }
-    for (int64_t id = t->n_nodes - 1; id >= 0; id--) {
-        const kn_node *node = t->nodes + id;
-        if (node->left < 0) continue;
-        const double *ll = t->lo + node->left * dp, *lh = t->hi + node->left * dp;
-        const double *rl = t->lo + node->right * dp, *rh = t->hi + node->right * dp;
-        for (int64_t j = 0; j < dp; j++) {
-            t->lo[id * dp + j] = kn_min(ll[j], rl[j]);
-            t->hi[id * dp + j] = kn_max(lh[j], rh[j]);
-        }
-    }
+    kn_fill_leaves(t, x, n_threads);
     return IB_OK;
 }
 
@@ -729,21 +886,8 @@ static int64_t kn_gbuild_node(kn_tree *t, const double *c, int64_t *items, doubl
         t->leaves[t->n_leaves++] = id;
         return id;
     }
-    int64_t dim = 0, step = (b - a) / KN_SAMPLE > 1 ? (b - a) / KN_SAMPLE : 1;
-    double spread = -1.0, split = 0.0;
-    for (int64_t j = 0; j < d; j++) {
-        double lo = INFINITY, hi = -INFINITY;
-        for (int64_t u = a; u < b; u += step) {
-            double v = c[items[u] * d + j];
-            lo = kn_min(lo, v);
-            hi = kn_max(hi, v);
-        }
-        if (hi - lo > spread) {
-            spread = hi - lo;
-            dim = j;
-            split = 0.5 * lo + 0.5 * hi;
-        }
-    }
+    double split;
+    int64_t dim = kn_widest(c, d, items, a, b, &split);
     int64_t mid = kn_partition(c, d, items, key, a, b, dim, depth, &split);
     int64_t left = kn_gbuild_node(t, c, items, key, a, mid, id, depth + 1);
     int64_t right = kn_gbuild_node(t, c, items, key, mid, b, id, depth + 1);
@@ -755,10 +899,11 @@ static int64_t kn_gbuild_node(kn_tree *t, const double *c, int64_t *items, doubl
 
 /* Build the group tree over n x d rows x (finite): a kn_tree whose leaves are the groups of group rows
  * (soa, order, leaves, nodes, boxes and part as kn_build's; no row-major points, no cells). */
-static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int64_t group) {
+static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t split, int64_t group,
+                     int n_threads) {
     memset(t, 0, sizeof(*t));
-    for (int64_t i = 0; i < n * d; i++)
-        if (!isfinite(x[i])) return IB_NONFINITE;
+    n_threads = kn_build_threads(n, d, n_threads);
+    if (!kn_finite_rows(x, n, d, n_threads)) return IB_NONFINITE;
     int64_t ng = (n + group - 1) / group, max_nodes = 2 * ng, dp = (d + KN_LANES - 1) / KN_LANES * KN_LANES;
     t->n = n;
     t->d = d;
@@ -784,6 +929,7 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
         return IB_NO_MEMORY;
     }
     for (int64_t j = 0; j < dp; j++) t->part[j] = j < split ? -1 : 0;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
     for (int64_t i = 0; i < ng; i++) {
         kn_centroid(x, n, d, group, i, c + i * d, 1);
         items[i] = i;
@@ -800,42 +946,11 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
         t->nodes[id].start = pos[t->nodes[id].start];
         t->nodes[id].end = pos[t->nodes[id].end];
     }
-    for (int64_t l = 0; l < t->n_leaves; l++) {
-        const kn_node *node = t->nodes + t->leaves[l];
-        int64_t cnt = node->end - node->start;
-        if (cnt > t->max_leaf) t->max_leaf = cnt;
-        for (int64_t p = 0; p < cnt; p++)
-            for (int64_t j = 0; j < d; j++)
-                t->soa[node->start * d + j * cnt + p] = x[t->order[node->start + p] * d + j];
-    }
     kn_give(items);
     kn_give(pos);
     kn_give(c);
     kn_give(key);
-    for (int64_t id = t->n_nodes - 1; id >= 0; id--) {
-        const kn_node *node = t->nodes + id;
-        double *lo = t->lo + id * dp, *hi = t->hi + id * dp;
-        for (int64_t j = d; j < dp; j++) lo[j] = hi[j] = 0.0;
-        if (node->left < 0) {
-            int64_t cnt = node->end - node->start;
-            const double *s = t->soa + node->start * d;
-            for (int64_t j = 0; j < d; j++) {
-                lo[j] = INFINITY;
-                hi[j] = -INFINITY;
-                for (int64_t p = 0; p < cnt; p++) {
-                    lo[j] = kn_min(lo[j], s[j * cnt + p]);
-                    hi[j] = kn_max(hi[j], s[j * cnt + p]);
-                }
-            }
-            continue;
-        }
-        const double *ll = t->lo + node->left * dp, *lh = t->hi + node->left * dp;
-        const double *rl = t->lo + node->right * dp, *rh = t->hi + node->right * dp;
-        for (int64_t j = 0; j < d; j++) {
-            lo[j] = kn_min(ll[j], rl[j]);
-            hi[j] = kn_max(lh[j], rh[j]);
-        }
-    }
+    kn_fill_leaves(t, x, n_threads);
     return IB_OK;
 }
 
@@ -1060,6 +1175,13 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t d, int64_t 
                 reach = kn_reach(best, m, nc);
                 continue;
             }
+            if (nc == 1) {
+                /* one vector of queries (a group's copies): the node's box against each query's own bound, which
+                 * the batch's box bound against the largest passes too often (the smoke run's and the main job's
+                 * width 5: 8 % less time; more vectors: no gain) */
+                kn_gbox(metric, d, split, qT, t->lo + id * dp, t->hi + id * dp, near);
+                if (!kn_live8(near, slack, best + (m - 1) * KN_GL)) continue;
+            }
             const double *lo = t->lo, *hi = t->hi;
             double nl = kn_box2(metric, dp, t->part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
             double nr = kn_box2(metric, dp, t->part, glo, ghi, lo + node->right * dp, hi + node->right * dp, NULL);
@@ -1216,13 +1338,13 @@ static int kn_kth_distance(const double *x, int64_t n, int64_t d, int64_t k, int
     int status;
     if (group > 1 && (how == KN_GROUPED || (how == KN_AUTO && !kn_crowded(x, n, d, group)))) {
         *ran = KN_GROUPED;
-        status = kn_gbuild(&t, x, n, d, split, group);
+        status = kn_gbuild(&t, x, n, d, split, group, n_threads);
         if (status != IB_OK) return status;
         int done = kn_batched_kth(&t, k, metric, split, how == KN_AUTO, n_threads, out);
         kn_free(&t);
         if (done) return done < 0 ? IB_NO_MEMORY : IB_OK;
     }
-    status = kn_build(&t, x, n, d, split, how == KN_PER_POINT);
+    status = kn_build(&t, x, n, d, split, how == KN_PER_POINT, n_threads);
     if (status != IB_OK) return status;
     if (how != KN_PER_POINT) {
         *ran = KN_LEAVES;
@@ -1403,7 +1525,7 @@ KN_CLONES static void kn_leaves_count(const kn_tree *t, int metric, int64_t spli
 static int kn_count_within(const double *x, int64_t n, int64_t d, const double *radius, int metric, int64_t split,
                            int how, int n_threads, int64_t *out) {
     kn_tree t;
-    int status = kn_build(&t, x, n, d, split, how == KN_PER_POINT);
+    int status = kn_build(&t, x, n, d, split, how == KN_PER_POINT, n_threads);
     if (status != IB_OK) return status;
     int failed = 0;
 #pragma omp parallel num_threads(n_threads) reduction(| : failed)
@@ -1715,7 +1837,7 @@ static void kn_leaves_ross(const kn_tree *t, int metric, int64_t from, int64_t t
 static int kn_class_count(const double *x, int64_t n, int64_t d, const int64_t *labels, int64_t n_labels, int64_t k,
                           int metric, int how, int n_threads, double *radius, int64_t *count) {
     kn_tree t;
-    int status = kn_build(&t, x, n, d, d, 1);
+    int status = kn_build(&t, x, n, d, d, 1, n_threads);
     if (status != IB_OK) return status;
     int64_t *size = (int64_t *)calloc((size_t)(n_labels > 0 ? n_labels : 1), sizeof(int64_t));
     int64_t *labt = (int64_t *)kn_take(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
