@@ -483,8 +483,9 @@ static void kn_build_nodes(kn_tree *t, const double *x, int64_t *unit, double *k
 
 /* The threads for a pass over the n x d coordinates of a tree's points while it is built: n_threads from
  * KN_PAR_BUILD coordinates, else one (smaller passes ran slower on two threads than on one: on the main job's
- * layers, Ross's 4096 x 2-10 points took 0.15-0.2 ms longer). */
-#define KN_PAR_BUILD (1 << 18)
+ * layers, Ross's 4096 x 2-10 points took 0.15-0.2 ms longer; the 32768 x 4 copies' leaves took 0.22 ms
+ * instead of 0.33). */
+#define KN_PAR_BUILD (1 << 16)
 static inline int kn_build_threads(int64_t n, int64_t d, int n_threads) { return n * d >= KN_PAR_BUILD ? n_threads : 1; }
 
 /* Whether the n x d doubles of x are all finite, read by n_threads threads. */
