@@ -226,7 +226,7 @@ static inline double kn_max(double a, double b) { return a > b ? a : b; }
 static inline double kn_min(double a, double b) { return a < b ? a : b; }
 
 /* Whether the count doubles at x are all finite: no exponent field of all ones (NaN or infinite), tested on
- * the bits, which the compiler folds into vectors (a branch per value would not be). */
+ * the bits without a branch per value. */
 static int kn_all_finite(const double *x, int64_t count) {
     uint64_t bad = 0;
     for (int64_t i = 0; i < count; i++) {
@@ -545,9 +545,8 @@ static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t s
     t->d = d;
     int64_t dp = (d + KN_LANES - 1) / KN_LANES * KN_LANES;
     t->dp = dp;
-    int parallel = n_threads;
-    n_threads = kn_build_threads(n, d, n_threads);
-    if (!kn_finite_rows(x, n, d, n_threads)) return IB_NONFINITE;
+    int passes = kn_build_threads(n, d, n_threads); /* the threads of the passes over the coordinates */
+    if (!kn_finite_rows(x, n, d, passes)) return IB_NONFINITE;
     int64_t max_nodes = 2 * n + 2 * KN_PARTS;
     size_t nd = (size_t)(n * d > 0 ? n * d : 1), nn = (size_t)(n > 0 ? n : 1);
     t->pts = rows ? (double *)kn_take(sizeof(double) * nn * (size_t)dp) : NULL;
@@ -576,16 +575,16 @@ static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t s
         clo[j] = -INFINITY;
         chi[j] = INFINITY;
     }
-    if (n > 0) kn_build_nodes(t, x, unit, key, clo, chi, parallel);
+    if (n > 0) kn_build_nodes(t, x, unit, key, clo, chi, n_threads);
     kn_give(key);
     if (rows) {
-#pragma omp parallel for num_threads(n_threads) schedule(static)
+#pragma omp parallel for num_threads(passes) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             memcpy(t->pts + i * dp, x + t->order[i] * d, sizeof(double) * (size_t)d);
             for (int64_t j = d; j < dp; j++) t->pts[i * dp + j] = 0.0;
         }
     }
-    kn_fill_leaves(t, x, n_threads);
+    kn_fill_leaves(t, x, passes);
     return IB_OK;
 }
 
