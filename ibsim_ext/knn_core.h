@@ -1106,19 +1106,23 @@ KN_INLINE int kn_box_inside(const kn_tree *t, int metric, int64_t id, const doub
     return gap >= bound;
 }
 
-/* The widths (with their padded widths dp) for which the max norm's batched searches are compiled apart, with
+/* The widths (with their padded widths dp) for which the batched searches are compiled apart, per norm, with
  * the m = k + 1 ranks of the estimators' default k = 3: d, dp and m are then constants and the loops over
- * coordinates and ranks unrolled (the smoke run's k-NN blocks: 12-14 % less time, the same numbers). Other
- * widths, k and the Euclidean norm (3-4 % for another 20 s of compile time) take the search compiled for any.
- * An X-macro: X(d, dp) per width. */
-#define KN_WIDTHS(X)                                                                                                 \
-    X(1, 4) X(2, 4) X(3, 4) X(4, 4) X(5, 8) X(6, 8) X(7, 8) X(8, 8) X(9, 12) X(10, 12) X(11, 12) X(12, 12)
+ * coordinates and ranks unrolled (the smoke run's max-norm k-NN blocks: 12-14 % less time; the main job's
+ * Euclidean blocks: Ross's search 20 % less; the same numbers). The Euclidean k-th distances are compiled
+ * apart in the narrow widths only: in width 10 that copy ran 9 % slower than the search compiled for any.
+ * Other widths and k take the search compiled for any. X-macros: X(d, dp) per width. */
+#define KN_NARROW_WIDTHS(X) X(1, 4) X(2, 4) X(3, 4) X(4, 4) X(5, 8) X(6, 8) X(7, 8)
+#define KN_WIDE_WIDTHS(X) X(8, 8) X(9, 12) X(10, 12) X(11, 12) X(12, 12)
+#define KN_WIDTHS(X) KN_NARROW_WIDTHS(X) KN_WIDE_WIDTHS(X)
 #define KN_MAX_WIDTH 12
 #define KN_WIDTH_M 4
 
-/* The entry of a by-width table for tree t and m ranks: its width, or 0 (the search compiled for any). */
+/* The entry of a by-width table (the search compiled for any, then the max norm's widths 1 to KN_MAX_WIDTH,
+ * then the Euclidean norm's) for tree t and m ranks: 0 for the search compiled for any. */
 static inline int64_t kn_width_case(const kn_tree *t, int metric, int64_t m) {
-    return metric == KN_CHEBYSHEV && t->d <= KN_MAX_WIDTH && m == KN_WIDTH_M && KN_HAS_WIDE() ? t->d : 0;
+    if (t->d > KN_MAX_WIDTH || m != KN_WIDTH_M || !KN_HAS_WIDE()) return 0;
+    return metric == KN_CHEBYSHEV ? t->d : KN_MAX_WIDTH + t->d;
 }
 
 /* The k-th distances of the rows at tree positions [from, to) of leaf own (at
@@ -1217,17 +1221,19 @@ KN_INLINE int64_t kn_batches_kth_of(const kn_tree *t, int metric, int64_t d, int
     return work;
 }
 
-/* kn_batches_kth_of compiled apart for the max norm and each width of KN_WIDTHS with k = 3 (d, dp and m
- * constants), and once for any other case. */
-#define KN_KTH_WIDTH(D, DP)                                                                                          \
-    KN_WIDE static int64_t kn_batches_kth_##D(const kn_tree *t, int metric, int64_t split, int64_t from,             \
-                                                 int64_t to, int64_t stride, int64_t limit, int64_t m, double *qT,   \
-                                                 double *best, double *out) {                                        \
+/* kn_batches_kth_of compiled apart for each norm (the prefix c for the max norm, e for the Euclidean) and each
+ * width of KN_WIDTHS with k = 3 (d, dp and m constants), and once for any other case. */
+#define KN_KTH_WIDTH(NAME, METRIC, D, DP)                                                                            \
+    KN_WIDE static int64_t kn_batches_kth_##NAME##D(const kn_tree *t, int metric, int64_t split, int64_t from,       \
+                                                    int64_t to, int64_t stride, int64_t limit, int64_t m, double *qT, \
+                                                    double *best, double *out) {                                     \
         (void)metric, (void)m;                                                                                       \
-        return kn_batches_kth_of(t, KN_CHEBYSHEV, D, DP, split, from, to, stride, limit, KN_WIDTH_M, qT, best,       \
-                                 out);                                                                               \
+        return kn_batches_kth_of(t, METRIC, D, DP, split, from, to, stride, limit, KN_WIDTH_M, qT, best, out);       \
     }
-KN_WIDTHS(KN_KTH_WIDTH)
+#define KN_KTH_C(D, DP) KN_KTH_WIDTH(c, KN_CHEBYSHEV, D, DP)
+#define KN_KTH_E(D, DP) KN_KTH_WIDTH(e, KN_EUCLIDEAN, D, DP)
+KN_WIDTHS(KN_KTH_C)
+KN_NARROW_WIDTHS(KN_KTH_E)
 KN_CLONES static int64_t kn_batches_kth_any(const kn_tree *t, int metric, int64_t split, int64_t from, int64_t to,
                                             int64_t stride, int64_t limit, int64_t m, double *qT, double *best,
                                             double *out) {
@@ -1237,10 +1243,13 @@ KN_CLONES static int64_t kn_batches_kth_any(const kn_tree *t, int metric, int64_
 /* The leaves t->leaves[from, to) in steps of stride, the search compiled for the tree's width. */
 static int64_t kn_batches_kth(const kn_tree *t, int metric, int64_t split, int64_t from, int64_t to, int64_t stride,
                               int64_t limit, int64_t m, double *qT, double *best, double *out) {
-#define KN_KTH_ENTRY(D, DP) kn_batches_kth_##D,
-    static int64_t (*const by_width[KN_MAX_WIDTH + 1])(const kn_tree *, int, int64_t, int64_t, int64_t, int64_t,
-                                                       int64_t, int64_t, double *, double *, double *) = {
-        kn_batches_kth_any, KN_WIDTHS(KN_KTH_ENTRY)};
+#define KN_KTH_ENTRY_C(D, DP) kn_batches_kth_c##D,
+#define KN_KTH_ENTRY_E(D, DP) kn_batches_kth_e##D,
+#define KN_KTH_ENTRY_ANY(D, DP) kn_batches_kth_any,
+    static int64_t (*const by_width[2 * KN_MAX_WIDTH + 1])(const kn_tree *, int, int64_t, int64_t, int64_t,
+                                                           int64_t, int64_t, int64_t, double *, double *, double *) = {
+        kn_batches_kth_any, KN_WIDTHS(KN_KTH_ENTRY_C) KN_NARROW_WIDTHS(KN_KTH_ENTRY_E)
+            KN_WIDE_WIDTHS(KN_KTH_ENTRY_ANY)};
     return by_width[kn_width_case(t, metric, m)](t, metric, split, from, to, stride, limit, m, qT, best, out);
 }
 
@@ -1797,18 +1806,21 @@ KN_INLINE void kn_leaves_ross_of(const kn_tree *t, int metric, int64_t d, int64_
     }
 }
 
-/* kn_leaves_ross_of compiled apart for the max norm and each width of KN_WIDTHS with k = 3, and once for any
+/* kn_leaves_ross_of compiled apart for each norm and each width of KN_WIDTHS with k = 3, and once for any
  * other case. */
-#define KN_ROSS_WIDTH(D, DP)                                                                                         \
-    KN_WIDE static void kn_leaves_ross_##D(const kn_tree *t, int metric, int64_t from, int64_t to, int batched,      \
-                                             int64_t m, const int64_t *labt, const int64_t *kq, double *qT,          \
-                                             double *best, double *cand, int64_t *ncand, double *dist,               \
-                                             double *radius, int64_t *count) {                                       \
+#define KN_ROSS_WIDTH(NAME, METRIC, D, DP)                                                                           \
+    KN_WIDE static void kn_leaves_ross_##NAME##D(const kn_tree *t, int metric, int64_t from, int64_t to,             \
+                                                 int batched, int64_t m, const int64_t *labt, const int64_t *kq,     \
+                                                 double *qT, double *best, double *cand, int64_t *ncand,             \
+                                                 double *dist, double *radius, int64_t *count) {                     \
         (void)metric, (void)m;                                                                                       \
-        kn_leaves_ross_of(t, KN_CHEBYSHEV, D, DP, from, to, batched, KN_WIDTH_M, labt, kq, qT, best, cand, ncand,    \
-                          dist, radius, count);                                                                      \
+        kn_leaves_ross_of(t, METRIC, D, DP, from, to, batched, KN_WIDTH_M, labt, kq, qT, best, cand, ncand, dist,    \
+                          radius, count);                                                                            \
     }
-KN_WIDTHS(KN_ROSS_WIDTH)
+#define KN_ROSS_C(D, DP) KN_ROSS_WIDTH(c, KN_CHEBYSHEV, D, DP)
+#define KN_ROSS_E(D, DP) KN_ROSS_WIDTH(e, KN_EUCLIDEAN, D, DP)
+KN_WIDTHS(KN_ROSS_C)
+KN_WIDTHS(KN_ROSS_E)
 KN_CLONES static void kn_leaves_ross_any(const kn_tree *t, int metric, int64_t from, int64_t to, int batched,
                                          int64_t m, const int64_t *labt, const int64_t *kq, double *qT, double *best,
                                          double *cand, int64_t *ncand, double *dist, double *radius, int64_t *count) {
@@ -1820,11 +1832,12 @@ KN_CLONES static void kn_leaves_ross_any(const kn_tree *t, int metric, int64_t f
 static void kn_leaves_ross(const kn_tree *t, int metric, int64_t from, int64_t to, int batched, int64_t m,
                            const int64_t *labt, const int64_t *kq, double *qT, double *best, double *cand,
                            int64_t *ncand, double *dist, double *radius, int64_t *count) {
-#define KN_ROSS_ENTRY(D, DP) kn_leaves_ross_##D,
-    static void (*const by_width[KN_MAX_WIDTH + 1])(const kn_tree *, int, int64_t, int64_t, int, int64_t,
-                                                    const int64_t *, const int64_t *, double *, double *, double *,
-                                                    int64_t *, double *, double *, int64_t *) = {
-        kn_leaves_ross_any, KN_WIDTHS(KN_ROSS_ENTRY)};
+#define KN_ROSS_ENTRY_C(D, DP) kn_leaves_ross_c##D,
+#define KN_ROSS_ENTRY_E(D, DP) kn_leaves_ross_e##D,
+    static void (*const by_width[2 * KN_MAX_WIDTH + 1])(const kn_tree *, int, int64_t, int64_t, int, int64_t,
+                                                        const int64_t *, const int64_t *, double *, double *, double *,
+                                                        int64_t *, double *, double *, int64_t *) = {
+        kn_leaves_ross_any, KN_WIDTHS(KN_ROSS_ENTRY_C) KN_WIDTHS(KN_ROSS_ENTRY_E)};
     by_width[kn_width_case(t, metric, m)](t, metric, from, to, batched, m, labt, kq, qT, best, cand, ncand, dist,
                                           radius, count);
 }

@@ -1,9 +1,10 @@
 """The k-NN searches compiled apart per width (``KN_WIDTHS`` in ``ibsim_ext/knn_core.h``) against cKDTree.
 
-For the max norm and k = 3 (the estimators' default), widths 1 to 12 run a copy of
-the batched searches compiled for that width alone; other k, wider layers and the
-Euclidean norm run the copy compiled for any. Every width from 1 to 13 is checked
-here with k = 3 and k = 2, so that both copies are held to scipy's numbers bit for bit:
+With k = 3 (the estimators' default), widths 1 to 12 run a copy of the batched
+searches compiled for that width and norm alone (the Euclidean k-th distances in
+widths 1 to 7 only); other k and wider layers run the copy compiled for any. Every
+width from 1 to 13 is checked here for both norms with k = 3 and k = 2, so that
+every copy is held to scipy's numbers bit for bit:
 the k-th distances (the group tree's and the point tree's batches) and Ross's radii
 and counts.
 """
