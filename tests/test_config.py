@@ -146,3 +146,25 @@ def test_single_values_parse_back(value):
     from ibsim.toml_text import format_value
 
     assert parse_value(format_value(value)) == value
+
+
+def test_each_estimator_spec_is_parsed_once(monkeypatch):
+    """The config reads each estimator spec it is given once (one parse for the discretization check, the
+    network's noise and the estimator's parameters), wherever a module imported the parser."""
+    import sys
+
+    from ibsim import spec as spec_module
+
+    original, texts = spec_module.parse_spec, []
+
+    def counting(text):
+        texts.append(text)
+        return original(text)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "parse_spec", None) is original:
+            monkeypatch.setattr(module, "parse_spec", counting)
+    given = ["knn", "kde_upper(variance=0.01)", "sp(samples=3)"]
+    cfg = Config.from_dict({"estimator": given, "noise_std": 0.1, "discretization_range": 0.002})
+    assert [texts.count(text) for text in given] == [1, 1, 1], texts
+    assert cfg.estimator[2].startswith("sp(") and "noise_std=0.1" in cfg.estimator[2]

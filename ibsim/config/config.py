@@ -22,7 +22,7 @@ from ibsim.config.keys import EXPERIMENT_PARAMS
 from ibsim.config.network_noise import with_network_noise
 from ibsim.datasets import DATASETS, Dataset
 from ibsim.errors import ConfigError, DataError
-from ibsim.estimators import ESTIMATORS, resolve_spec
+from ibsim.estimators import Estimator, make_estimator, parse_estimator
 from ibsim.networks.layers import input_shape
 from ibsim.networks.network import Network
 from ibsim.params import Param, validate_value
@@ -69,9 +69,10 @@ def _make_dataset(value: str | Dataset, folder: Path | None) -> Dataset:
     return cls(**cls.resolve_params(params, folder))
 
 
-def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Dataset:
+def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> tuple[Dataset, tuple[Estimator, ...]]:
     """Resolve names into canonical specs and check keys against each other;
-    return the dataset (kept by the config: it may hold the data)."""
+    return the dataset and the estimators (kept by the config: built once, the
+    dataset may hold the data)."""
     def context(key: str) -> str:
         return f"config key '{key}'" + (f", {where}" if where else "")
 
@@ -85,6 +86,10 @@ def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Datas
     except ConfigError as error:
         raise ConfigError(f"{error} ({context('architecture')})") from None
     specs = values["estimator"] if isinstance(values["estimator"], list) else [values["estimator"]]
+    try:  # each spec parsed once, here, for the steps below
+        parsed = [s if isinstance(s, Estimator) else parse_estimator(s) for s in specs]
+    except ConfigError as error:
+        raise ConfigError(f"{error} ({context('estimator')})") from None
     # discretization_range (the seed's key) sets the main parameter of the estimators
     # that do not set it themselves. Its meaning depends on the estimator's kind: a
     # bin size for binning, a noise variance for the KDE bounds and k-NN. When it
@@ -93,12 +98,10 @@ def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Datas
     if values["discretization_range"] is not None:
         meanings = {"bin_size": "bin size", "variance": "noise variance", "noise_variance": "noise variance"}
         takers: dict[str, list[tuple[str, str, Any]]] = {}  # kind → (name, parameter, its default)
-        for spec in specs:
-            try:
-                name, params = parse_spec(spec)
-                cls = ESTIMATORS.get(name)
-            except ConfigError:
-                continue  # resolve_spec below names the problem
+        for spec in parsed:
+            if isinstance(spec, Estimator):
+                continue  # an instance sets its own parameters
+            _, cls, params = spec
             main = cls.main_parameter
             if main and main not in params:
                 takers.setdefault(meanings.get(main, main), []).append((cls.name, main, cls.PARAMS[main].default))
@@ -115,10 +118,11 @@ def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Datas
                 f"(the defaults) ({context('discretization_range')})"
             )
     try:
-        specs = [with_network_noise(s, values["noise_std"]) for s in specs]
-        resolved = [resolve_spec(s, values["discretization_range"]) for s in specs]
+        estimators = tuple(make_estimator(with_network_noise(s, values["noise_std"]), values["discretization_range"])
+                           for s in parsed)
     except ConfigError as error:
         raise ConfigError(f"{error} ({context('estimator')})") from None
+    resolved = [estimator.spec for estimator in estimators]
     if len(set(resolved)) != len(resolved):
         raise ConfigError(f"the same estimator is listed twice: {resolved} ({context('estimator')})")
     values["estimator"] = resolved
@@ -133,7 +137,7 @@ def _normalise(values: dict[str, Any], where: str, folder: Path | None) -> Datas
         values["runs"] = sorted(runs)
     if values["name"] is None:
         values["name"] = "experiment"
-    return dataset
+    return dataset, estimators
 
 
 class Config(Mapping[str, Any]):
@@ -143,12 +147,13 @@ class Config(Mapping[str, Any]):
     values as items (``cfg["epochs"]``) or attributes (``cfg.epochs``).
     """
 
-    def __init__(self, values: Mapping[str, Any], source: str = "", dataset: Dataset | None = None) -> None:
+    def __init__(self, values: Mapping[str, Any], source: str = "", dataset: Dataset | None = None,
+                 estimators: tuple[Estimator, ...] | None = None) -> None:
         self._values = dict(values)
         self.source = source
         #: The dataset, network, recorder and estimators, built once (``dataset``
-        #: when given: the instance whose spec ``values["dataset"]`` is).
-        self.components = Components.of(self._values, dataset)
+        #: and ``estimators`` when given: the instances whose specs the values name).
+        self.components = Components.of(self._values, dataset, estimators)
 
     # ----------------------------------------------------------- construction
     @classmethod
@@ -197,7 +202,7 @@ class Config(Mapping[str, Any]):
             load_plugin_modules(plugins, where)
         try:
             values = {key: value(key) for key in table}
-            dataset = _normalise(values, where, Path(source).parent if source else None)
+            dataset, estimators = _normalise(values, where, Path(source).parent if source else None)
         except ConfigError as error:
             absent = [m for m in plugins or () if m not in sys.modules]
             if import_plugins or not absent:
@@ -207,7 +212,7 @@ class Config(Mapping[str, Any]):
                 f"from a file does not import by itself: import them first (import {absent[0]}; or install "
                 "them with an ibsim entry point)"
             ) from None
-        return cls(values, source=source, dataset=dataset)
+        return cls(values, source=source, dataset=dataset, estimators=estimators)
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: Iterable[str] = ()) -> "Config":

@@ -12,49 +12,44 @@ information of the layer had it carried that noise).
 from __future__ import annotations
 
 from ibsim.errors import ConfigError
-from ibsim.estimators import ESTIMATORS, Estimator
+from ibsim.estimators import Estimator, ParsedEstimator, parse_estimator
 from ibsim.estimators.sp import SamplePropagation
-from ibsim.spec import format_spec, parse_spec
+from ibsim.spec import format_spec
 
 #: The parameter of :class:`SamplePropagation` that is the network's noise.
 NOISE_PARAMETER = "noise_std"
 
 
-def with_network_noise(spec: str | Estimator, noise_std: float) -> str | Estimator:
+def with_network_noise(spec: str | ParsedEstimator | Estimator, noise_std: float) -> ParsedEstimator | Estimator:
     """``spec`` with the network's noise filled in where it is an ``sp`` estimator.
 
     Args:
-        spec: An estimator spec or instance; anything but ``sp`` is returned as it is
-            (so is a spec whose name is unknown: resolving it names the problem).
+        spec: An estimator spec (parsed here when it is text) or instance; anything but ``sp``
+            is returned as it is (parsed).
         noise_std: The network's ``noise_std`` (0: a noise-free network).
 
     Raises:
-        ConfigError: ``sp`` without ``noise_std`` on a noise-free network, or
-            with another ``noise_std`` than the noisy network's.
+        ConfigError: A spec that names no estimator; ``sp`` without ``noise_std`` on a
+            noise-free network, or with another ``noise_std`` than the noisy network's.
     """
-    if isinstance(spec, Estimator):
-        name, params, explicit = spec.name, {NOISE_PARAMETER: getattr(spec, NOISE_PARAMETER, None)}, True
-        cls = type(spec)
+    parsed = parse_estimator(spec) if isinstance(spec, str) else spec
+    if isinstance(parsed, Estimator):
+        text, cls, params = str(parsed), type(parsed), {NOISE_PARAMETER: getattr(parsed, NOISE_PARAMETER, None)}
     else:
-        try:
-            name, params = parse_spec(spec)
-            cls = ESTIMATORS.get(name)
-        except ConfigError:
-            return spec
-        explicit = NOISE_PARAMETER in params
+        text, cls, params = parsed
     if not issubclass(cls, SamplePropagation):
-        return spec
-    if not explicit:
+        return parsed
+    if NOISE_PARAMETER not in params:
         if not noise_std:
             raise ConfigError(
-                f"estimator '{spec}' needs the network's noise: set the network key noise_std (beta > 0, a noisy "
-                f"network) or give the estimator its own, e.g. '{format_spec(name, {NOISE_PARAMETER: 0.1})}'"
+                f"estimator '{text}' needs the network's noise: set the network key noise_std (beta > 0, a noisy "
+                f"network) or give the estimator its own, e.g. '{format_spec(cls.name, {NOISE_PARAMETER: 0.1})}'"
             )
-        return format_spec(name, {**params, NOISE_PARAMETER: noise_std})
+        return parsed._replace(params={**params, NOISE_PARAMETER: noise_std})
     given = params[NOISE_PARAMETER]
     if noise_std and given != noise_std:
         raise ConfigError(
-            f"estimator '{spec}' sets noise_std = {given}, but the network was trained with noise_std = "
+            f"estimator '{text}' sets noise_std = {given}, but the network was trained with noise_std = "
             f"{noise_std}: sample propagation must use the network's noise (leave noise_std out of the spec)"
         )
-    return spec
+    return parsed

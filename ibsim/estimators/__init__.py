@@ -3,7 +3,8 @@
 Adding an estimator is one file with an :class:`~ibsim.estimators.base.Estimator`
 subclass decorated with ``@ESTIMATORS.register("name")`` and one import line here.
 """
-from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks, input_groups, make_estimator, resolve_spec
+from ibsim.estimators.base import (ESTIMATORS, Estimator, LayerBlocks, ParsedEstimator, input_groups, make_estimator,
+                                   parse_estimator, resolve_spec)
 from ibsim.estimators import binning, binning_adaptive, binning_range, binning_weighted, kde, knn  # noqa: F401
 from ibsim.estimators import edge  # noqa: F401
 from ibsim.estimators import renyi  # noqa: F401
@@ -22,6 +23,7 @@ __all__ = [
     "ESTIMATORS",
     "Estimator",
     "LayerBlocks",
+    "ParsedEstimator",
     "Binning",
     "BinningAdaptive",
     "BinningEntropy",
@@ -34,5 +36,6 @@ __all__ = [
     "KNN",
     "input_groups",
     "make_estimator",
+    "parse_estimator",
     "resolve_spec",
 ]

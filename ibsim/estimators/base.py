@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import warnings
 
@@ -237,24 +237,48 @@ class Estimator(Component):
 ESTIMATORS: Registry[type[Estimator]] = Registry("estimator", "ibsim.estimators")
 
 
-def make_estimator(spec: str | Estimator, discretization_range: float | None = None) -> Estimator:
-    """Build an estimator from a spec such as ``"kde_upper(variance=0.001)"``.
+class ParsedEstimator(NamedTuple):
+    """An estimator spec parsed once: its text, the estimator's class and the parameters the text gives.
+
+    Attributes:
+        text: The spec as written, for messages.
+        cls: The registered estimator class its name stands for.
+        params: The parameters it spells out (the class's defaults not filled in).
+    """
+
+    text: str
+    cls: type[Estimator]
+    params: dict[str, Any]
+
+
+def parse_estimator(spec: str) -> ParsedEstimator:
+    """Parse an estimator spec such as ``"kde_upper(variance=0.001)"``, once, for the steps that read it.
+
+    Raises:
+        ConfigError: The spec is malformed or names no registered estimator.
+    """
+    name, params = parse_spec(spec)
+    return ParsedEstimator(spec, ESTIMATORS.get(name), params)
+
+
+def make_estimator(spec: str | ParsedEstimator | Estimator, discretization_range: float | None = None) -> Estimator:
+    """Build an estimator from a spec such as ``"kde_upper(variance=0.001)"`` (or one parsed already).
 
     ``discretization_range`` (the seed's key) sets the estimator's main parameter
     when the spec does not.
     """
     if isinstance(spec, Estimator):
         return spec
-    name, params = parse_spec(spec)
-    cls = ESTIMATORS.get(name)
+    text, cls, params = spec if isinstance(spec, ParsedEstimator) else parse_estimator(spec)
+    params = dict(params)
     if discretization_range is not None and cls.main_parameter and cls.main_parameter not in params:
         params[cls.main_parameter] = discretization_range
     try:
         return cls(**params)
     except ConfigError as error:
-        raise ConfigError(f"{error} (in estimator spec {spec!r})") from None
+        raise ConfigError(f"{error} (in estimator spec {text!r})") from None
 
 
-def resolve_spec(spec: str | Estimator, discretization_range: float | None = None) -> str:
+def resolve_spec(spec: str | ParsedEstimator | Estimator, discretization_range: float | None = None) -> str:
     """The canonical spec (all parameters spelled out) of an estimator spec."""
     return make_estimator(spec, discretization_range).spec
