@@ -1128,7 +1128,9 @@ KN_INLINE double kn_lanes_near(int metric, int64_t d, int64_t split, const doubl
 #define KN_NARROW_WIDTHS(X) X(1, 4) X(2, 4) X(3, 4) X(4, 4) X(5, 8) X(6, 8) X(7, 8)
 #define KN_WIDE_WIDTHS(X) X(8, 8) X(9, 12) X(10, 12) X(11, 12) X(12, 12)
 #define KN_WIDTHS(X) KN_NARROW_WIDTHS(X) KN_WIDE_WIDTHS(X)
-#define KN_NARROW_WIDTH 7 /* the widest of KN_NARROW_WIDTHS */
+/* The widest of KN_NARROW_WIDTHS, which run 1, 2, ...: their count. */
+#define KN_ONE_MORE(D, DP) +1
+#define KN_NARROW_WIDTH (0 KN_NARROW_WIDTHS(KN_ONE_MORE))
 #define KN_MAX_WIDTH 12
 #define KN_WIDTH_M 4
 

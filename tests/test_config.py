@@ -1,6 +1,7 @@
 """Config validation: one message shape naming the key and where it came from."""
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibsim import Config, ConfigError, Experiment, Network, Recorder
+from ibsim import spec as spec_module
 from ibsim.toml_text import dumps, parse_value
 from tests.conftest import CONFIGS
 
@@ -151,10 +153,6 @@ def test_single_values_parse_back(value):
 def test_each_estimator_spec_is_parsed_once(monkeypatch):
     """The config reads each estimator spec it is given once (one parse for the discretization check, the
     network's noise and the estimator's parameters), wherever a module imported the parser."""
-    import sys
-
-    from ibsim import spec as spec_module
-
     original, texts = spec_module.parse_spec, []
 
     def counting(text):
