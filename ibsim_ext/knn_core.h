@@ -657,7 +657,8 @@ typedef int64_t kn_m4u __attribute__((vector_size(32), aligned(8)));
  * of box [glo, ghi] and a point of box [lo, hi] (dp coordinates, padded), and,
  * when far is not NULL, an upper bound. Exact bounds for the max norm; the
  * Euclidean sums are rounded in another order than a point's (callers widen
- * them). */
+ * them). part: the tree's lanes of KSG's split (kn_tree.part), or NULL for a
+ * norm of all d coordinates together (no masks). */
 KN_INLINE double kn_box2(int metric, int64_t dp, const int64_t *part, const double *glo, const double *ghi,
                          const double *lo, const double *hi, double *far) {
     const kn_v4 zero = {0.0, 0.0, 0.0, 0.0};
@@ -668,6 +669,10 @@ KN_INLINE double kn_box2(int metric, int64_t dp, const int64_t *part, const doub
         if (metric == KN_CHEBYSHEV) {
             a = KN_VMAX(a, gap);
             b = KN_VMAX(b, wide);
+        } else if (!part) {
+            gap = KN_VMAX(gap, zero);
+            a += gap * gap;
+            b += wide * wide;
         } else {
             kn_m4 first = KN_LOADM(part + j);
             gap = KN_VMAX(gap, zero);
@@ -1035,6 +1040,17 @@ KN_INLINE int kn_any8(const kn_m8 *m) {
     return (h2[0][0] | h2[0][1]) != 0;
 }
 
+/* The smallest and the largest of the KN_GL lanes at p (none NaN): halves folded as vectors, not a chain of
+ * scalar comparisons. */
+KN_INLINE double kn_hmin8(const double *p) {
+    kn_v4 a = KN_VMIN(KN_LOAD(p), KN_LOAD(p + 4));
+    return kn_min(kn_min(a[0], a[2]), kn_min(a[1], a[3]));
+}
+KN_INLINE double kn_hmax8(const double *p) {
+    kn_v4 a = KN_VMAX(KN_LOAD(p), KN_LOAD(p + 4));
+    return kn_max(kn_max(a[0], a[2]), kn_max(a[1], a[3]));
+}
+
 /* Fold dist (one per query) into the queries' best (m x KN_GL, ascending per
  * query): one min/max pass per rank, no branch per query; nothing to do when no
  * query has it below its m-th. */
@@ -1087,8 +1103,7 @@ KN_INLINE int kn_live8(const double *near, double slack, const double *bound) {
 /* The largest bound of nc vectors of queries (their best's last rank, m x KN_GL apart). */
 KN_INLINE double kn_reach(const double *best, int64_t m, int64_t nc) {
     double r = -INFINITY;
-    for (int64_t c = 0; c < nc; c++)
-        for (int l = 0; l < KN_GL; l++) r = kn_max(r, best[(c * m + m - 1) * KN_GL + l]);
+    for (int64_t c = 0; c < nc; c++) r = kn_max(r, kn_hmax8(best + (c * m + m - 1) * KN_GL));
     return r;
 }
 
@@ -1113,18 +1128,17 @@ KN_INLINE double kn_lanes_near(int metric, int64_t d, int64_t split, const doubl
     const kn_v8 inf = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
     double near[KN_GL];
     kn_gbox(metric, d, split, qT, lo, hi, near);
-    kn_v8 v = KN_LOAD8(near), w = KN_BLEND8(v * slack <= KN_LOAD8(bound), v, inf);
-    double r = w[0];
-    for (int l = 1; l < KN_GL; l++) r = kn_min(r, w[l]);
-    return r;
+    kn_v8 v = KN_LOAD8(near);
+    KN_STORE8(near, KN_BLEND8(v * slack <= KN_LOAD8(bound), v, inf));
+    return kn_hmin8(near);
 }
 
 /* The widths (with their padded widths dp) for which the batched searches are compiled apart, per norm, with
  * the m = k + 1 ranks of the estimators' default k = 3: d, dp and m are then constants and the loops over
  * coordinates and ranks unrolled (the smoke run's max-norm k-NN blocks: 12-14 % less time; the main job's
- * Euclidean blocks: Ross's search 20 % less; the same numbers). The Euclidean k-th distances are compiled
- * apart in the narrow widths only: in width 10 that copy ran 9 % slower than the search compiled for any.
- * Other widths and k take the search compiled for any. X-macros: X(d, dp) per width. */
+ * Euclidean blocks: Ross's search 20 % less; the same numbers). Other widths and k take the search compiled
+ * for any. X-macros: X(d, dp) per width; the max norm pushes a group's children by each copy's own bound in
+ * the narrow widths only (kn_batch_kth). */
 #define KN_NARROW_WIDTHS(X) X(1, 4) X(2, 4) X(3, 4) X(4, 4) X(5, 8) X(6, 8) X(7, 8)
 #define KN_WIDE_WIDTHS(X) X(8, 8) X(9, 12) X(10, 12) X(11, 12) X(12, 12)
 #define KN_WIDTHS(X) KN_NARROW_WIDTHS(X) KN_WIDE_WIDTHS(X)
@@ -1165,6 +1179,7 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t d, int64_t 
     kn_gfold(metric, d, split, qT, s, cnt0, (1u << nc) - 1, best, m);
     double reach = kn_reach(best, m, nc);
     const double *glo = t->lo + own * dp, *ghi = t->hi + own * dp;
+    const int64_t *part = split >= d ? NULL : t->part;
     int64_t stack[KN_STACK], top = 0, at = own;
     double near_of[KN_STACK];
     /* up from the own leaf: each sibling subtree searched top-down, until the batch's box lies reach inside
@@ -1174,7 +1189,7 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t d, int64_t 
         int64_t sibling = parent->left == at ? parent->right : parent->left;
         at = t->nodes[at].parent;
         stack[0] = sibling;
-        near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
+        near_of[0] = kn_box2(metric, dp, part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
         top = 1;
         while (top > 0 && work <= limit) {
             top--;
@@ -1211,8 +1226,8 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t d, int64_t 
                     kn_gbox(metric, d, split, qT, lo + id * dp, hi + id * dp, near);
                     if (!kn_live8(near, slack, last)) continue;
                 }
-                nl = kn_box2(metric, dp, t->part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
-                nr = kn_box2(metric, dp, t->part, glo, ghi, lo + node->right * dp, hi + node->right * dp, NULL);
+                nl = kn_box2(metric, dp, part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
+                nr = kn_box2(metric, dp, part, glo, ghi, lo + node->right * dp, hi + node->right * dp, NULL);
             }
             work++; /* two box bounds: about one vector of distances */
             top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
@@ -1247,18 +1262,23 @@ KN_INLINE int64_t kn_batches_kth_of(const kn_tree *t, int metric, int64_t d, int
 }
 
 /* kn_batches_kth_of compiled apart for each norm (the prefix c for the max norm, e for the Euclidean) and each
- * width of KN_WIDTHS with k = 3 (d, dp and m constants), and once for any other case. */
+ * width of KN_WIDTHS with k = 3 (d, dp and m constants), and once for any other case. The split is a constant
+ * too unless KSG's joint norm splits the coordinates (split < d; the max norm ignores it): a split known only
+ * at run time kept the Euclidean sums' loops over coordinates from being unrolled (the main job's Euclidean
+ * k-th distances: widths 4 and 3 took 23 % and 17 % longer, width 10 ran slower than the copy for any). */
 #define KN_KTH_WIDTH(NAME, METRIC, D, DP)                                                                            \
     KN_WIDE static int64_t kn_batches_kth_##NAME##D(const kn_tree *t, int metric, int64_t split, int64_t from,       \
                                                     int64_t to, int64_t stride, int64_t limit, int64_t m, double *qT, \
                                                     double *best, double *out) {                                     \
         (void)metric, (void)m;                                                                                       \
+        if (METRIC == KN_CHEBYSHEV || split >= D)                                                                    \
+            return kn_batches_kth_of(t, METRIC, D, DP, D, from, to, stride, limit, KN_WIDTH_M, qT, best, out);       \
         return kn_batches_kth_of(t, METRIC, D, DP, split, from, to, stride, limit, KN_WIDTH_M, qT, best, out);       \
     }
 #define KN_KTH_C(D, DP) KN_KTH_WIDTH(c, KN_CHEBYSHEV, D, DP)
 #define KN_KTH_E(D, DP) KN_KTH_WIDTH(e, KN_EUCLIDEAN, D, DP)
 KN_WIDTHS(KN_KTH_C)
-KN_NARROW_WIDTHS(KN_KTH_E)
+KN_WIDTHS(KN_KTH_E)
 KN_CLONES static int64_t kn_batches_kth_any(const kn_tree *t, int metric, int64_t split, int64_t from, int64_t to,
                                             int64_t stride, int64_t limit, int64_t m, double *qT, double *best,
                                             double *out) {
@@ -1270,11 +1290,9 @@ static int64_t kn_batches_kth(const kn_tree *t, int metric, int64_t split, int64
                               int64_t limit, int64_t m, double *qT, double *best, double *out) {
 #define KN_KTH_ENTRY_C(D, DP) kn_batches_kth_c##D,
 #define KN_KTH_ENTRY_E(D, DP) kn_batches_kth_e##D,
-#define KN_KTH_ENTRY_ANY(D, DP) kn_batches_kth_any,
     static int64_t (*const by_width[2 * KN_MAX_WIDTH + 1])(const kn_tree *, int, int64_t, int64_t, int64_t,
                                                            int64_t, int64_t, int64_t, double *, double *, double *) = {
-        kn_batches_kth_any, KN_WIDTHS(KN_KTH_ENTRY_C) KN_NARROW_WIDTHS(KN_KTH_ENTRY_E)
-            KN_WIDE_WIDTHS(KN_KTH_ENTRY_ANY)};
+        kn_batches_kth_any, KN_WIDTHS(KN_KTH_ENTRY_C) KN_WIDTHS(KN_KTH_ENTRY_E)};
     return by_width[kn_width_case(t, metric, m)](t, metric, split, from, to, stride, limit, m, qT, best, out);
 }
 
@@ -1751,13 +1769,13 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t d, int64_t dp
         int64_t stack[KN_STACK], top = 0, at = own;
         double near_of[KN_STACK];
         /* up from the own leaf: each sibling subtree top-down, until the batch's box lies strictly beyond
-         * reach inside the node's cell */
+         * reach inside the node's cell (box bounds of all d coordinates together: Ross's norm has no split) */
         while (t->nodes[at].parent >= 0 && !kn_box_inside(t, metric, at, glo, ghi, nextafter(reach, INFINITY))) {
             const kn_node *parent = t->nodes + t->nodes[at].parent;
             int64_t sibling = parent->left == at ? parent->right : parent->left;
             at = t->nodes[at].parent;
             stack[0] = sibling;
-            near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
+            near_of[0] = kn_box2(metric, dp, NULL, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
             top = 1;
             while (top > 0) {
                 top--;
@@ -1777,8 +1795,8 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t d, int64_t dp
                     continue;
                 }
                 const double *lo = t->lo, *hi = t->hi;
-                double nl = kn_box2(metric, dp, t->part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
-                double nr = kn_box2(metric, dp, t->part, glo, ghi, lo + node->right * dp, hi + node->right * dp,
+                double nl = kn_box2(metric, dp, NULL, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
+                double nr = kn_box2(metric, dp, NULL, glo, ghi, lo + node->right * dp, hi + node->right * dp,
                                     NULL);
                 top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
             }

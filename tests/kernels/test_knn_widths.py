@@ -1,12 +1,12 @@
 """The k-NN searches compiled apart per width (``KN_WIDTHS`` in ``ibsim_ext/knn_core.h``) against cKDTree.
 
 With k = 3 (the estimators' default), widths 1 to 12 run a copy of the batched
-searches compiled for that width and norm alone (the Euclidean k-th distances in
-widths 1 to 7 only); other k and wider layers run the copy compiled for any. Every
-width from 1 to 13 is checked here for both norms with k = 3 and k = 2, so that
-every copy is held to scipy's numbers bit for bit:
-the k-th distances (the group tree's and the point tree's batches) and Ross's radii
-and counts.
+searches compiled for that width and norm alone; other k and wider layers run the
+copy compiled for any. Every width from 1 to 13 is checked here for both norms with
+k = 3 and k = 2, so that every copy is held to scipy's numbers bit for bit: the
+k-th distances (the group tree's and the point tree's batches) and Ross's radii
+and counts. The Euclidean k-th distances' copies have a second branch for KSG's
+joint norm (a split of the coordinates), held to the brute-force twin.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from ibsim.estimators import kernels
+from ibsim.estimators import kernels, reference
 from tests.kernels.test_knn_grouped import METRICS, _bits, _kth
 from tests.kernels.test_knn_ross import _check, two_step
 
@@ -51,3 +51,14 @@ def test_ross_numbers_of_every_width_equal_ckdtree(d, metric):
         for threads in (1, 2):
             _check(kernels.knn_class_radius_and_count(points, labels, k, metric, num_threads=threads), expected,
                    f"d={d}, {metric}, k={k}, {threads} threads")
+
+
+@pytest.mark.parametrize("d", WIDTHS[1:])
+def test_split_norm_of_every_width_equals_the_brute_force_twin(d):
+    """KSG's joint norm (the larger Euclidean norm of coordinates [0, split) and [split, d)) in each width's copy."""
+    points = _copies(d, np.random.default_rng(200 + d))
+    for split in sorted({1, d // 2, d - 1}):
+        expected = reference.knn_kth_distance(points, 3, "euclidean", split)
+        for search in ("grouped", "leaves"):
+            got, ran = _kth(points, 3, "euclidean", search, group=8, split=split)
+            assert np.array_equal(_bits(got), _bits(expected)), f"d={d}, split={split}, {search} (ran {ran})"
