@@ -40,8 +40,8 @@
  * them). Boxes, cells and the row-major points are padded to a multiple of 4
  * coordinates (KN_LANES), so that a box test is a few 4-wide vector operations
  * (GCC vector extensions; the search loops are compiled for AVX-512 and AVX2
- * too, picked at run time; for the max norm with k = 3, widths 1 to 12 run a
- * copy compiled for their width alone, KN_WIDTHS). The row-major points are
+ * too, picked at run time; with k = 3, widths 1 to 12 run a copy compiled
+ * for their width and norm alone, KN_WIDTHS). The row-major points are
  * kept only for the searches of one point at a time; the large arrays come
  * from memory kept between searches (kn_take, below), not fresh from the
  * system. A tree of KN_PART_TREE rows or more is built by the search's threads:
