@@ -131,7 +131,8 @@ typedef struct {
     double *lo, *hi;   /* n_nodes x dp boxes of the points (padded with 0) */
     double *clo, *chi; /* n_nodes x dp cells (padded with -inf, inf): the splits above a node bound */
                        /* every point outside it */
-    int64_t *part;     /* dp lanes: -1 for coordinates before the split, 0 after (the Euclidean joint norm) */
+    int64_t *part;     /* dp lanes: -1 for coordinates before the split, 0 after (the Euclidean joint norm); */
+                       /* NULL without a split (split >= d: kn_split_lanes) */
 } kn_tree;
 
 /* Memory kept between searches. A page of fresh memory costs a fault on its first touch (about 2 us per 4 KB
@@ -536,6 +537,17 @@ static void kn_fill_leaves(kn_tree *t, const double *x, int n_threads) {
     }
 }
 
+/* t->part for KSG's split of t->d coordinates (t->dp set): NULL when split >= d (one norm of all coordinates,
+ * box bounds without masks); returns 0 when out of memory. */
+static int kn_split_lanes(kn_tree *t, int64_t split) {
+    t->part = NULL;
+    if (split >= t->d) return 1;
+    t->part = (int64_t *)malloc(sizeof(int64_t) * (size_t)t->dp);
+    if (!t->part) return 0;
+    for (int64_t j = 0; j < t->dp; j++) t->part[j] = j < split ? -1 : 0;
+    return 1;
+}
+
 /* Build the tree over n x d points x (row-major float64, finite); split: as for kn_kth_distance; rows:
  * whether to keep the points row-major too (pts: the one-point-at-a-time searches'; the batched k-th
  * distance search reads only the leaves' copies). */
@@ -558,16 +570,14 @@ static int kn_build(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t s
     t->hi = (double *)kn_take(sizeof(double) * (size_t)(max_nodes * dp));
     t->clo = (double *)kn_take(sizeof(double) * (size_t)((max_nodes + 1) * dp));
     t->chi = (double *)kn_take(sizeof(double) * (size_t)((max_nodes + 1) * dp));
-    t->part = (int64_t *)malloc(sizeof(int64_t) * (size_t)dp);
     int64_t *unit = t->order;
     double *key = (double *)kn_take(sizeof(double) * nn);
     if ((rows && !t->pts) || !t->soa || !t->order || !t->leaves || !t->nodes || !t->lo || !t->hi || !t->clo ||
-        !t->chi || !t->part || !key) {
+        !t->chi || !key || !kn_split_lanes(t, split)) {
         kn_give(key);
         kn_free(t);
         return IB_NO_MEMORY;
     }
-    for (int64_t j = 0; j < dp; j++) t->part[j] = j < split ? -1 : 0;
     for (int64_t i = 0; i < n; i++) unit[i] = i;
     /* the root's cell (scratch: the last slot of clo/chi) is everything */
     double *clo = t->clo + max_nodes * dp, *chi = t->chi + max_nodes * dp;
@@ -919,13 +929,12 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
     t->nodes = (kn_node *)kn_take(sizeof(kn_node) * (size_t)max_nodes);
     t->lo = (double *)kn_take(sizeof(double) * (size_t)(max_nodes * dp));
     t->hi = (double *)kn_take(sizeof(double) * (size_t)(max_nodes * dp));
-    t->part = (int64_t *)malloc(sizeof(int64_t) * (size_t)dp);
     int64_t *items = (int64_t *)kn_take(sizeof(int64_t) * (size_t)ng);
     int64_t *pos = (int64_t *)kn_take(sizeof(int64_t) * (size_t)(ng + 1));
     double *c = (double *)kn_take(sizeof(double) * (size_t)(ng * d));
     double *key = (double *)kn_take(sizeof(double) * (size_t)ng);
-    if (!t->soa || !t->order || !t->leaves || !t->nodes || !t->lo || !t->hi || !t->part || !items || !pos || !c ||
-        !key) {
+    if (!t->soa || !t->order || !t->leaves || !t->nodes || !t->lo || !t->hi || !items || !pos || !c || !key ||
+        !kn_split_lanes(t, split)) {
         kn_give(items);
         kn_give(pos);
         kn_give(c);
@@ -933,7 +942,6 @@ static int kn_gbuild(kn_tree *t, const double *x, int64_t n, int64_t d, int64_t 
         kn_free(t);
         return IB_NO_MEMORY;
     }
-    for (int64_t j = 0; j < dp; j++) t->part[j] = j < split ? -1 : 0;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (int64_t i = 0; i < ng; i++) {
         kn_centroid(x, n, d, group, i, c + i * d, 1);
@@ -1179,7 +1187,6 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t d, int64_t 
     kn_gfold(metric, d, split, qT, s, cnt0, (1u << nc) - 1, best, m);
     double reach = kn_reach(best, m, nc);
     const double *glo = t->lo + own * dp, *ghi = t->hi + own * dp;
-    const int64_t *part = split >= d ? NULL : t->part;
     int64_t stack[KN_STACK], top = 0, at = own;
     double near_of[KN_STACK];
     /* up from the own leaf: each sibling subtree searched top-down, until the batch's box lies reach inside
@@ -1189,7 +1196,7 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t d, int64_t 
         int64_t sibling = parent->left == at ? parent->right : parent->left;
         at = t->nodes[at].parent;
         stack[0] = sibling;
-        near_of[0] = kn_box2(metric, dp, part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
+        near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
         top = 1;
         while (top > 0 && work <= limit) {
             top--;
@@ -1226,8 +1233,8 @@ KN_INLINE int64_t kn_batch_kth(const kn_tree *t, int metric, int64_t d, int64_t 
                     kn_gbox(metric, d, split, qT, lo + id * dp, hi + id * dp, near);
                     if (!kn_live8(near, slack, last)) continue;
                 }
-                nl = kn_box2(metric, dp, part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
-                nr = kn_box2(metric, dp, part, glo, ghi, lo + node->right * dp, hi + node->right * dp, NULL);
+                nl = kn_box2(metric, dp, t->part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
+                nr = kn_box2(metric, dp, t->part, glo, ghi, lo + node->right * dp, hi + node->right * dp, NULL);
             }
             work++; /* two box bounds: about one vector of distances */
             top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
@@ -1769,13 +1776,13 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t d, int64_t dp
         int64_t stack[KN_STACK], top = 0, at = own;
         double near_of[KN_STACK];
         /* up from the own leaf: each sibling subtree top-down, until the batch's box lies strictly beyond
-         * reach inside the node's cell (box bounds of all d coordinates together: Ross's norm has no split) */
+         * reach inside the node's cell */
         while (t->nodes[at].parent >= 0 && !kn_box_inside(t, metric, at, glo, ghi, nextafter(reach, INFINITY))) {
             const kn_node *parent = t->nodes + t->nodes[at].parent;
             int64_t sibling = parent->left == at ? parent->right : parent->left;
             at = t->nodes[at].parent;
             stack[0] = sibling;
-            near_of[0] = kn_box2(metric, dp, NULL, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
+            near_of[0] = kn_box2(metric, dp, t->part, glo, ghi, t->lo + sibling * dp, t->hi + sibling * dp, NULL);
             top = 1;
             while (top > 0) {
                 top--;
@@ -1795,8 +1802,8 @@ KN_INLINE void kn_batch_ross(const kn_tree *t, int metric, int64_t d, int64_t dp
                     continue;
                 }
                 const double *lo = t->lo, *hi = t->hi;
-                double nl = kn_box2(metric, dp, NULL, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
-                double nr = kn_box2(metric, dp, NULL, glo, ghi, lo + node->right * dp, hi + node->right * dp,
+                double nl = kn_box2(metric, dp, t->part, glo, ghi, lo + node->left * dp, hi + node->left * dp, NULL);
+                double nr = kn_box2(metric, dp, t->part, glo, ghi, lo + node->right * dp, hi + node->right * dp,
                                     NULL);
                 top = kn_push(stack, near_of, top, node, nl, nr, slack, reach);
             }
