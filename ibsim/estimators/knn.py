@@ -46,7 +46,7 @@ import numpy as np
 from scipy.special import digamma
 
 from ibsim.errors import EstimatorError
-from ibsim.estimators import kernels
+from ibsim.estimators import kernels, side_by_side
 from ibsim.estimators.base import ESTIMATORS, Estimator, LayerBlocks
 from ibsim.estimators.discrete import entropy_nats
 from ibsim.params import Interval, Options, Param
@@ -311,12 +311,14 @@ class KNN(Estimator):
         h_y = entropy_nats(blocks.labels)
         ross = _RossLabels(blocks.labels, n, self.k)
         out = np.empty((len(blocks.acts), 2))
-        copies = np.empty((n * self.replicates, d))  # one array for every block's copies
-        for b, acts in enumerate(blocks.acts):
-            acts = _finite(acts, "activations")
+
+        def estimate(b: int, copies: np.ndarray) -> None:
+            acts = _finite(blocks.acts[b], "activations")
             copies.reshape(n, self.replicates, d)[:] = acts[:, None, :]  # np.repeat's layout, no temporary
             copies += noise_x
             out[b, 0] = np.clip(kl_entropy(copies, self.k, self.metric, self.replicates) - h_noise, 0.0, h_x)
             out[b, 1] = np.clip(ross.estimate(acts + noise_y, self.metric), 0.0, h_y)
-        return out * NATS_TO_BITS
 
+        # T blocks at once on T threads, each search on one (its tree tops and probe are serial): the same numbers
+        side_by_side.each_block(len(blocks.acts), estimate, lambda: np.empty((n * self.replicates, d)))
+        return out * NATS_TO_BITS
