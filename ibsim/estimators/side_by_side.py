@@ -12,6 +12,7 @@ on all T threads, so that no thread idles while a single block is left.
 from __future__ import annotations
 
 import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
@@ -29,8 +30,8 @@ def each_block(count: int, work: Callable[[int, Scratch], None], scratch: Callab
         scratch: Makes one thread's buffer.
 
     Raises:
-        Whatever ``work`` raises (the first block's to fail, in thread order); the blocks not yet begun are
-        left undone.
+        Whatever ``work`` raises (the first block's to fail, in thread order). Once a block fails or the
+        caller is interrupted no other block begins; those under way finish.
     """
     threads = kernel_threads()
     side = count - count % threads if threads > 1 else 0
@@ -38,25 +39,29 @@ def each_block(count: int, work: Callable[[int, Scratch], None], scratch: Callab
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for b in range(side):
             todo.put(b)
-        failed: list[BaseException] = []
+        stop = threading.Event()  # a block failed, or the caller was interrupted: begin no other block
 
         def worker() -> None:
             buffer = scratch()
-            while not failed:
+            while not stop.is_set():
                 try:
                     b = todo.get_nowait()
                 except queue.Empty:
                     return
                 try:
                     work(b, buffer)
-                except BaseException as error:
-                    failed.append(error)
+                except BaseException:
+                    stop.set()
                     raise
 
         with limit_kernel_threads(1), ThreadPoolExecutor(threads) as pool:
             futures = [pool.submit(worker) for _ in range(threads)]
-            for future in futures:
-                future.result()
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                stop.set()
+                raise
     if side < count:
         buffer = scratch()
         for b in range(side, count):

@@ -33,17 +33,18 @@ def test_every_block_once_each_thread_its_buffer(monkeypatch, share, count):
     assert threads.kernel_threads() == share  # the limit is lifted after
 
 
-def test_a_failing_block_raises_and_stops_the_rest(monkeypatch):
+@pytest.mark.parametrize("bad", [0, 1])  # the first block of either thread (the caller waits on one first)
+def test_a_failing_block_raises_and_stops_the_rest(monkeypatch, bad):
     monkeypatch.setattr(threads, "_share", 2)
     begun = []
 
     def work(b, buffer):
         begun.append(b)
-        if b == 0:
-            raise EstimatorError("block 0 is bad")
+        if b == bad:
+            raise EstimatorError(f"block {bad} is bad")
         threading.Event().wait(0.01)
 
-    with pytest.raises(EstimatorError, match="block 0 is bad"):
+    with pytest.raises(EstimatorError, match=f"block {bad} is bad"):
         side_by_side.each_block(40, work, lambda: None)
     assert len(begun) < 40
     assert threads.kernel_threads() == 2
@@ -80,3 +81,24 @@ def test_nan_in_one_block_is_refused_side_by_side(monkeypatch):
     acts[2, 17, 1] = np.nan
     with pytest.raises(EstimatorError, match="activations contain NaN"):
         KNN().estimate_blocks(LayerBlocks(acts, np.zeros(300, int), 1))
+
+
+def test_an_interrupted_caller_begins_no_other_block(monkeypatch):
+    monkeypatch.setattr(threads, "_share", 2)
+    begun = []
+
+    def work(b, buffer):
+        begun.append(b)
+        threading.Event().wait(0.02)
+
+    real_result = side_by_side.ThreadPoolExecutor.submit
+
+    def submit(pool, fn):
+        future = real_result(pool, fn)
+        future.result = lambda: (_ for _ in ()).throw(KeyboardInterrupt)  # Ctrl-C while the caller waits
+        return future
+
+    monkeypatch.setattr(side_by_side.ThreadPoolExecutor, "submit", submit)
+    with pytest.raises(KeyboardInterrupt):
+        side_by_side.each_block(100, work, lambda: None)
+    assert len(begun) < 10  # the two under way finished, then none began
