@@ -18,8 +18,12 @@ SPECS += ["sp"]  # sample propagation (Monte Carlo mixture entropy; meant for no
 SPECS += ["binning_entropy"]  # entropy-based adaptive binning (Chelombiev et al.'s EBAB)
 SPECS += ["kde_upper_adaptive", "kde_lower_adaptive"]  # adaptive KDE bounds (Chelombiev et al.'s aKDE)
 
-#: The k-NN estimators, each also timed with its original neighbour search (the baseline).
+#: The k-NN estimators, each also timed with its original neighbour search (the baseline); the first, the
+#: max norm, is the original k-NN estimator.
 KNN_SPECS = ["knn", 'knn(metric="euclidean")']
+#: The k-NN tables' timing columns: ibsim, the same estimator with cKDTree, the speed-up over it, and the
+#: speed-up over the original k-NN estimator (the max norm with cKDTree) timed in the same round.
+KNN_COLUMNS = ("ibsim ms/block", "cKDTree ms/block", "speed (range)", "vs original knn")
 
 
 @contextmanager
@@ -133,7 +137,8 @@ def knn_speed(epochs: int = 300, repeats: int = 3, threads: tuple = (1, 2)) -> l
         threads: The compiled search's thread counts, one row each (the baseline: one thread).
 
     Returns:
-        Rows: estimator, threads, blocks, ibsim ms per block, cKDTree ms per block, speed-up (ranges).
+        Rows: estimator, threads, blocks, ibsim ms per block, cKDTree ms per block, speed-up, speed-up over
+        the original k-NN estimator (``knn`` with cKDTree; ranges, :data:`KNN_COLUMNS`).
     """
     with tempfile.TemporaryDirectory() as folder:
         path, blocks = stored_run(folder, epochs)
@@ -141,17 +146,22 @@ def knn_speed(epochs: int = 300, repeats: int = 3, threads: tuple = (1, 2)) -> l
     rows = []
     for i, spec in enumerate(KNN_SPECS):
         for j, n in enumerate(threads):
-            rows.append((spec, n, blocks) + _speed_columns([t[i][1][j] for t in times], [t[i][2] for t in times],
-                                                           blocks))
+            fast = [t[i][1][j] for t in times]
+            rows.append((spec, n, blocks) + _speed_columns(fast, [t[i][2] for t in times], blocks)
+                        + (_speed_range(fast, [t[0][2] for t in times]),))
     return rows
 
 
 def _speed_columns(fast: list[float], base: list[float], blocks: int) -> tuple[str, str, str]:
     """ms per block of ibsim and of the baseline (ranges over rounds) and the per-round speed-up range."""
-    speeds = [b / f for b, f in zip(base, fast)]
     return (f"{1000 * min(fast) / blocks:.2f}-{1000 * max(fast) / blocks:.2f}",
-            f"{1000 * min(base) / blocks:.2f}-{1000 * max(base) / blocks:.2f}",
-            f"{min(speeds):.1f}-{max(speeds):.1f}")
+            f"{1000 * min(base) / blocks:.2f}-{1000 * max(base) / blocks:.2f}", _speed_range(fast, base))
+
+
+def _speed_range(fast: list[float], base: list[float]) -> str:
+    """The range over rounds of base / fast (each round's own pair)."""
+    speeds = [b / f for b, f in zip(base, fast)]
+    return f"{min(speeds):.1f}-{max(speeds):.1f}"
 
 
 def knn_main_job_rows(epochs: int = 2000, rounds: int = 3, threads: tuple = (1, 2),
@@ -171,7 +181,8 @@ def knn_main_job_rows(epochs: int = 2000, rounds: int = 3, threads: tuple = (1, 
         layers: ``main_job_layers``'s result, to skip the training run.
 
     Returns:
-        Rows: estimator, threads, layer (width), ibsim ms, cKDTree ms, speed-up; then one row per
+        Rows: estimator, threads, layer (width), ibsim ms, cKDTree ms, speed-up, speed-up over the original
+        k-NN estimator (:data:`KNN_COLUMNS`); then one row per
         estimator and thread count over all six layers together (ms per block, mean).
     """
     from benchmarks.kde import main_job_layers
@@ -198,22 +209,26 @@ def knn_main_job_rows(epochs: int = 2000, rounds: int = 3, threads: tuple = (1, 
                     if not np.array_equal(values, expected):
                         raise AssertionError(f"{spec}, layer {k}: the compiled search and cKDTree disagree")
                     times.setdefault((spec, n, k), []).append((fast, base))
+    def all_layers(spec: str, n: int) -> np.ndarray:  # (rounds, 2): ibsim's and cKDTree's seconds, all layers
+        return np.array([[times[(spec, n, k)][r] for k in range(1, len(layers) + 1)] for r in range(rounds)]).sum(1)
+
     rows = []
     for spec in KNN_SPECS:
         for n in threads:
             for k, x in enumerate(layers, 1):
                 fast, base = np.array(times[(spec, n, k)]).T
-                rows.append((spec, n, f"{k} ({x.shape[1]})") + _speed_columns(list(fast), list(base), 1))
-            per_round = np.array([[times[(spec, n, k)][r] for k in range(1, len(layers) + 1)]
-                                  for r in range(rounds)]).sum(axis=1)  # (rounds, 2): all layers per round
-            rows.append((spec, n, f"all, epoch {epoch}") + _speed_columns(list(per_round[:, 0]),
-                                                                           list(per_round[:, 1]), len(layers)))
+                original = np.array(times[(KNN_SPECS[0], n, k)])[:, 1]
+                rows.append((spec, n, f"{k} ({x.shape[1]})") + _speed_columns(list(fast), list(base), 1)
+                            + (_speed_range(list(fast), list(original)),))
+            per_round, original = all_layers(spec, n), all_layers(KNN_SPECS[0], n)[:, 1]
+            rows.append((spec, n, f"all, epoch {epoch}")
+                        + _speed_columns(list(per_round[:, 0]), list(per_round[:, 1]), len(layers))
+                        + (_speed_range(list(per_round[:, 0]), list(original)),))
     return rows
 
 
 if __name__ == "__main__":
     from benchmarks.timing import table
 
-    print(table(knn_speed(), ("estimator", "threads", "blocks", "ibsim ms/block", "cKDTree ms/block", "speed (range)")))
-    print(table(knn_main_job_rows(), ("estimator", "threads", "layer (width)", "ibsim ms/block", "cKDTree ms/block",
-                                      "speed (range)")))
+    print(table(knn_speed(), ("estimator", "threads", "blocks") + KNN_COLUMNS))
+    print(table(knn_main_job_rows(), ("estimator", "threads", "layer (width)") + KNN_COLUMNS))

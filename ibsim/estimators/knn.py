@@ -319,6 +319,9 @@ class KNN(Estimator):
             out[b, 0] = np.clip(kl_entropy(copies, self.k, self.metric, self.replicates) - h_noise, 0.0, h_x)
             out[b, 1] = np.clip(ross.estimate(acts + noise_y, self.metric), 0.0, h_y)
 
-        # T blocks at once on T threads, each search on one (its tree tops and probe are serial): the same numbers
-        side_by_side.each_block(len(blocks.acts), estimate, lambda: np.empty((n * self.replicates, d)))
+        # blocks at once, each search on fewer threads (its tree tops and probe are serial): the same numbers.
+        # A block at work holds its copies and, in the kernel, up to about four times their size (trees, distances).
+        copies_bytes = 8 * n * self.replicates * d
+        side_by_side.each_block(len(blocks.acts), estimate, lambda: np.empty((n * self.replicates, d)),
+                                block_bytes=5 * copies_bytes)
         return out * NATS_TO_BITS

@@ -24,7 +24,7 @@ def test_every_block_once_each_thread_its_buffer(monkeypatch, share, count):
             owner.setdefault(id(buffer), set()).add(threading.get_ident())
             limits[b] = threads.kernel_threads()
 
-    side_by_side.each_block(count, work, lambda: [])
+    side_by_side.each_block(count, work, lambda: [], block_bytes=1)
     assert sorted(done) == list(range(count))
     assert all(len(idents) == 1 for idents in owner.values())  # a buffer is one thread's
     side = count - count % share if share > 1 else 0
@@ -45,7 +45,7 @@ def test_a_failing_block_raises_and_stops_the_rest(monkeypatch, bad):
         threading.Event().wait(0.01)
 
     with pytest.raises(EstimatorError, match=f"block {bad} is bad"):
-        side_by_side.each_block(40, work, lambda: None)
+        side_by_side.each_block(40, work, lambda: None, block_bytes=1)
     assert len(begun) < 40
     assert threads.kernel_threads() == 2
 
@@ -100,5 +100,28 @@ def test_an_interrupted_caller_begins_no_other_block(monkeypatch):
 
     monkeypatch.setattr(side_by_side.ThreadPoolExecutor, "submit", submit)
     with pytest.raises(KeyboardInterrupt):
-        side_by_side.each_block(100, work, lambda: None)
+        side_by_side.each_block(100, work, lambda: None, block_bytes=1)
     assert len(begun) < 10  # the two under way finished, then none began
+
+
+@pytest.mark.parametrize("block_bytes, at_once, each", [(1, 4, 1), (2**28, 4, 1), (2**28 + 1, 3, 1), (2**29, 2, 2),
+                                                        (2**30, 1, 4), (2**40, 1, 4)])
+def test_blocks_at_once_are_cut_to_the_memory_they_hold(monkeypatch, block_bytes, at_once, each):
+    monkeypatch.setattr(threads, "_share", 4)
+    assert side_by_side.ways(4, block_bytes) == at_once
+    limits = {}
+    side_by_side.each_block(6, lambda b, buffer: limits.setdefault(b, threads.kernel_threads()), lambda: None,
+                            block_bytes=block_bytes)
+    side = 6 - 6 % at_once if at_once > 1 else 0
+    assert [limits[b] for b in range(6)] == [each] * side + [4] * (6 - side)
+
+
+def test_a_large_layer_runs_its_blocks_one_at_a_time(monkeypatch):
+    monkeypatch.setattr(threads, "_share", 2)
+    monkeypatch.setattr(side_by_side, "SIDE_BY_SIDE_BYTES", 5 * 8 * 300 * 8 * 2 * 2 - 1)  # less than 2 blocks
+    seen = []
+    real = kernels._knn.kth_distance
+    monkeypatch.setattr(kernels._knn, "kth_distance", lambda *args: seen.append(args[5]) or real(*args))
+    acts = np.random.default_rng(5).normal(size=(4, 300, 2)).astype(np.float32)
+    KNN().estimate_blocks(LayerBlocks(acts, np.zeros(300, int), 1))
+    assert seen == [2, 2, 2, 2]
